@@ -1,0 +1,1 @@
+"""Retention analytics written once as Ibis expressions (DuckDB by default, PostgreSQL, Spark, ...)."""

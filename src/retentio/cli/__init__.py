@@ -1,0 +1,1 @@
+"""The ``retentio`` command line: thin Typer commands over the domain packages."""

@@ -1,0 +1,108 @@
+"""Helpers shared by the command modules: settings, output formats, progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from retentio.config import Settings
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def settings() -> Settings:
+    """Settings from the environment (``RETENTIO_HOME``, ``RETENTIO_DATABASE_URL``, ...)."""
+    return Settings.from_env()
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout, full precision, UTF-8 as is."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=_default) + "\n")
+
+
+class LazyProgress:
+    """A Rich progress bar on stderr that appears only once work has taken longer than a second."""
+
+    def __init__(self, enabled: bool = True, delay_s: float = 1.0) -> None:
+        self.enabled = enabled and err_console.is_terminal
+        self.delay_s = delay_s
+        self.started = time.monotonic()
+        self.progress: Progress | None = None
+        self._pending: list[tuple[str, int, list[int]]] = []
+
+    def _show(self) -> Progress:
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            )
+            self.progress.start()
+        return self.progress
+
+    def stage(self, description: str, total: int) -> Callable[[int], None]:
+        task_id: list[int] = []
+        done = [0]
+
+        def advance(n: int) -> None:
+            done[0] += n
+            if not self.enabled:
+                return
+            if not task_id:
+                if time.monotonic() - self.started < self.delay_s:
+                    return
+                task_id.append(self._show().add_task(description, total=total, completed=done[0] - n))
+            assert self.progress is not None
+            self.progress.update(task_id[0], advance=n)  # type: ignore[arg-type]
+
+        return advance
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@contextmanager
+def progress(enabled: bool = True) -> Iterator[LazyProgress]:
+    bar = LazyProgress(enabled)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+@contextmanager
+def status(message: str, enabled: bool = True) -> Iterator[None]:
+    """A spinner on stderr for work without a known size."""
+    if enabled and err_console.is_terminal:
+        with err_console.status(message):
+            yield
+    else:
+        yield

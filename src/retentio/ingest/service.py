@@ -1,0 +1,222 @@
+"""Ingest one file into one table: read, validate, write atomically, report, keep analytics fresh.
+
+``ingest_file`` is the Python API (the HTTP API will call it too); ``retentio ingest`` is a thin
+wrapper. The store write is one transaction: a killed ingest leaves the store as before or as
+after. The rejects file is written only after a successful commit (or in ``--strict`` mode, when
+nothing is loaded).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from retentio.config import Settings
+from retentio.contract import TABLES
+from retentio.errors import InputError, UserError
+from retentio.ingest.readers import RawTable, read_any
+from retentio.ingest.validate import IngestOptions, Validated, validate
+from retentio.ingest.writer import write
+from retentio.store import snapshot
+from retentio.store.db import bump_data_version, data_version, engine_for, ensure_schema
+from retentio.store.schema import IngestRun
+
+Stage = Callable[[str, int], Callable[[int], None]]  # (description, total) -> advance(n)
+
+
+@dataclass
+class IngestSummary:
+    """What became of every row read: ``read = loaded + updated + unchanged + rejected``."""
+
+    table: str
+    source: str
+    read: int
+    loaded: int
+    updated: int
+    unchanged: int
+    rejected: int
+    rejects_file: str | None
+    placeholders_created: int = 0
+    not_loaded_strict: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+    encoding: str | None = None
+    delimiter: str | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def adds_up(self) -> bool:
+        return self.read == self.loaded + self.updated + self.unchanged + self.rejected + self.not_loaded_strict
+
+
+class StrictRejected(UserError):
+    """``--strict`` and at least one bad row: nothing was loaded."""
+
+    def __init__(self, summary: IngestSummary) -> None:
+        super().__init__(
+            f"--strict: {summary.rejected} of {summary.read} rows are invalid, nothing was loaded "
+            f"(reasons in {summary.rejects_file})"
+        )
+        self.summary = summary
+
+
+def _rejects_path(settings: Settings, table: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return settings.rejects_dir / f"{table}-{stamp}.csv"
+
+
+def write_rejects(
+    path: Path,
+    raw: RawTable,
+    rows: np.ndarray,
+    columns: list[str],
+    reasons: list[str],
+) -> None:
+    """CSV: the original line number, the column(s), the reason(s), then the original values."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = raw.line_numbers()
+    headers = list(raw.columns)
+    label = "line" if raw.source_format == "csv" else "row"
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([label, "column", "reason", *headers])
+        source_values = {h: raw.columns[h].take(rows).to_pylist() for h in headers}
+        for i, row in enumerate(rows.tolist()):
+            writer.writerow([int(lines[row]), columns[i], reasons[i], *(source_values[h][i] for h in headers)])
+
+
+def ingest_file(
+    settings: Settings,
+    table: str,
+    path: Path | str,
+    options: IngestOptions | None = None,
+    rejects_path: Path | None = None,
+    stage: Stage | None = None,
+) -> IngestSummary:
+    """Load ``path`` into ``table``; see the module docstring for the guarantees."""
+    started = time.perf_counter()
+    started_at = datetime.now(UTC)
+    options = options or IngestOptions()
+    spec = TABLES.get(table)
+    if spec is None:
+        raise InputError(f"unknown table {table!r}: choose one of {', '.join(TABLES)}")
+    path = Path(path)
+    raw = read_any(path, options.encoding, options.delimiter)
+    ensure_schema(settings)
+    validated = validate(raw, spec, options, settings.tz)
+    read = raw.num_rows
+
+    reject_rows = validated.reject_rows
+    reject_columns = list(validated.reject_columns)
+    reject_reasons = list(validated.reject_reasons)
+
+    def finish_rejects(extra_rows: np.ndarray, extra_reasons: list[str]) -> str | None:
+        nonlocal reject_rows, reject_columns, reject_reasons
+        if len(extra_rows):
+            source_rows = validated.source_rows[extra_rows]
+            column = validated.source_columns.get("order_id", "order_id")
+            order = np.argsort(np.concatenate([reject_rows, source_rows]), kind="stable")
+            reject_rows = np.concatenate([reject_rows, source_rows])[order]
+            reject_columns = [(reject_columns + [column] * len(source_rows))[i] for i in order]
+            reject_reasons = [(reject_reasons + extra_reasons)[i] for i in order]
+        if not len(reject_rows):
+            return None
+        target = rejects_path or _rejects_path(settings, table)
+        write_rejects(target, raw, reject_rows, reject_columns, reject_reasons)
+        return str(target)
+
+    if options.strict and len(reject_rows):
+        rejects_file = finish_rejects(np.zeros(0, np.int64), [])
+        summary = IngestSummary(
+            table, str(path), read, 0, 0, 0, len(reject_rows), rejects_file,
+            not_loaded_strict=read - len(reject_rows), encoding=raw.encoding, delimiter=raw.delimiter,
+        )
+        raise StrictRejected(summary)
+
+    engine = engine_for(settings)
+    advance = stage("writing", validated.table.num_rows) if stage else None
+    with engine.begin() as conn:
+        with Session(bind=conn) as session:
+            before = data_version(session)
+        result = write(conn, spec, validated, advance)
+        if options.strict and len(result.rejected_positions):
+            conn.rollback()
+            rejects_file = finish_rejects(result.rejected_positions, result.rejected_reasons)
+            summary = IngestSummary(
+                table, str(path), read, 0, 0, 0, len(reject_rows), rejects_file,
+                not_loaded_strict=read - len(reject_rows), encoding=raw.encoding, delimiter=raw.delimiter,
+            )
+            raise StrictRejected(summary)
+        changed = result.loaded + result.updated + len(result.placeholders) > 0
+        with Session(bind=conn) as session:
+            after = bump_data_version(session) if changed else before
+            session.flush()
+        rejected = len(reject_rows) + len(result.rejected_positions)
+        summary = IngestSummary(
+            table=table,
+            source=str(path),
+            read=read,
+            loaded=result.loaded,
+            updated=result.updated,
+            unchanged=result.unchanged,
+            rejected=rejected,
+            rejects_file=None,
+            placeholders_created=len(result.placeholders),
+            ignored_columns=validated.ignored_columns,
+            encoding=raw.encoding,
+            delimiter=raw.delimiter,
+        )
+        conn.execute(
+            IngestRun.__table__.insert(),  # type: ignore[attr-defined]
+            {
+                "table_name": table,
+                "source": str(path),
+                "started_at": started_at,
+                "finished_at": datetime.now(UTC),
+                "read": read,
+                "loaded": summary.loaded,
+                "updated": summary.updated,
+                "unchanged": summary.unchanged,
+                "rejected": rejected,
+                "placeholders_created": summary.placeholders_created,
+                "rejects_file": None,
+            },
+        )
+    summary.rejects_file = finish_rejects(result.rejected_positions, result.rejected_reasons)
+
+    # Keep the analytics snapshot current: apply this change, or leave it to be rebuilt.
+    if changed:
+        if before == 0 and snapshot.snapshot_version(settings.snapshot_path) is None:
+            snapshot.initialise_empty(settings, 0)
+        if result.written is not None:
+            snapshot.apply(settings, table, result.written, result.placeholders, before, after)
+    summary.seconds = time.perf_counter() - started
+    assert summary.adds_up, summary
+    return summary
+
+
+def ingest_directory(
+    settings: Settings, directory: Path, options: IngestOptions | None = None, stage: Stage | None = None
+) -> list[IngestSummary]:
+    """Ingest every ``<table>.csv|parquet|jsonl`` found in ``directory``, in reference order."""
+    from retentio.contract import LOAD_ORDER
+
+    summaries = []
+    for table in LOAD_ORDER:
+        for suffix in (".csv", ".parquet", ".jsonl"):
+            candidate = directory / f"{table}{suffix}"
+            if candidate.is_file():
+                summaries.append(ingest_file(settings, table, candidate, options, stage=stage))
+                break
+    if not summaries:
+        raise InputError(f"{directory} holds no <table>.csv/.parquet/.jsonl file of the data contract")
+    return summaries

@@ -1,0 +1,251 @@
+"""Upsert validated rows into the store, inside the caller's transaction.
+
+Classifies every row as *loaded* (new key), *updated* (key known, values changed) or *unchanged*
+(same ``row_hash``), resolves references (unknown customers become placeholders; rows pointing at
+unknown orders are rejected) and writes with the fastest bulk path each backend has: ``executemany``
+on SQLite, ``COPY`` into a temporary table and one ``INSERT ... ON CONFLICT`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from sqlalchemy import Connection, select
+
+from retentio.contract import TableSpec
+from retentio.ingest.validate import Validated, row_hashes
+from retentio.store.schema import CONTRACT_MODELS
+
+BATCH = 50_000
+CUSTOMER_REFERENCING = {"orders", "events", "reviews", "tickets", "survey_responses"}
+ORDER_REFERENCING = {"order_lines", "refunds"}
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class WriteResult:
+    loaded: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    placeholders: list[str] = field(default_factory=list)
+    # Rows of the validated table rejected here (unknown order), with their reason.
+    rejected_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    rejected_reasons: list[str] = field(default_factory=list)
+    written: pa.Table | None = None  # rows inserted or updated, full width (for the snapshot)
+
+
+# ---------------------------------------------------------------- value conversion per backend
+def _sqlite_column(array: pa.Array) -> list[Any]:
+    if pa.types.is_timestamp(array.type):
+        text = pc.strftime(array.cast(pa.timestamp("us", "UTC")), "%Y-%m-%d %H:%M:%S.%f")
+        return text.to_pylist()
+    if pa.types.is_date(array.type):
+        return pc.strftime(array, "%Y-%m-%d").to_pylist()
+    if pa.types.is_boolean(array.type):
+        return pc.cast(array, pa.int8()).to_pylist()
+    return array.to_pylist()
+
+
+def _sqlite_rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    columns = [_sqlite_column(table.column(i).combine_chunks()) for i in range(table.num_columns)]
+    return list(zip(*columns, strict=True))
+
+
+def _copy_csv(conn: Connection, target: str, table: pa.Table) -> None:
+    """COPY an Arrow table into ``target`` (same column names) on PostgreSQL."""
+    columns = []
+    for name in table.column_names:
+        array = table.column(name)
+        if pa.types.is_timestamp(array.type):
+            array = pc.strftime(array, "%Y-%m-%d %H:%M:%S.%f+00:00")
+        columns.append(array)
+    table = pa.table(columns, names=table.column_names)
+    cols = ", ".join(f'"{c}"' for c in table.column_names)
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cursor:  # type: ignore[attr-defined]
+        with cursor.copy(f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+            for start in range(0, table.num_rows, BATCH):
+                buffer = io.BytesIO()
+                pacsv.write_csv(
+                    table.slice(start, BATCH),
+                    buffer,
+                    pacsv.WriteOptions(include_header=False, quoting_style="needed"),
+                )
+                copy.write(buffer.getvalue())
+
+
+# ---------------------------------------------------------------- lookups through a temp table
+def _lookup(conn: Connection, table_name: str, key: Sequence[str], keys: pa.Table, extra: Sequence[str]) -> pa.Table:
+    """Rows of ``table_name`` whose key is in ``keys``: ``_pos`` (row of ``keys``) + key + ``extra``."""
+    dialect = conn.dialect.name
+    temp = "_retentio_keys"
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {temp}")
+    key_defs = ", ".join(f'"{k}" TEXT' for k in key)
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {temp} (_pos BIGINT, {key_defs})")
+    staged = pa.table({"_pos": pa.array(np.arange(keys.num_rows), pa.int64()), **{k: keys.column(k) for k in key}})
+    if dialect == "postgresql":
+        _copy_csv(conn, temp, staged)
+    else:
+        marks = ", ".join("?" * (len(key) + 1))
+        rows = _sqlite_rows(staged)
+        for start in range(0, len(rows), BATCH):
+            conn.exec_driver_sql(f"INSERT INTO {temp} VALUES ({marks})", rows[start : start + BATCH])  # type: ignore[arg-type]
+    on = " AND ".join(f't."{k}" = s."{k}"' for k in key)
+    wanted = ", ".join(["s._pos"] + [f't."{c}"' for c in extra])
+    result = conn.exec_driver_sql(f"SELECT {wanted} FROM {temp} s JOIN {table_name} t ON {on}")
+    rows = result.fetchall()
+    conn.exec_driver_sql(f"DROP TABLE {temp}")
+    names = ["_pos", *extra]
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return pa.table({n: pa.array(list(c)) if c else pa.array([], pa.int64()) for n, c in zip(names, columns, strict=True)})
+
+
+def _table_is_empty(conn: Connection, table_name: str) -> bool:
+    return conn.exec_driver_sql(f"SELECT 1 FROM {table_name} LIMIT 1").first() is None
+
+
+# ---------------------------------------------------------------- the write
+def write(
+    conn: Connection,
+    spec: TableSpec,
+    validated: Validated,
+    progress: Progress | None = None,
+) -> WriteResult:
+    result = WriteResult()
+    table = validated.table
+    # 1. References. Rows pointing at an unknown order cannot be placed: reject them.
+    if spec.name in ORDER_REFERENCING and table.num_rows:
+        order_ids = pc.unique(table.column("order_id").combine_chunks())
+        known = _lookup(conn, "orders", ["order_id"], pa.table({"order_id": order_ids}), [])
+        known_mask = np.zeros(len(order_ids), bool)
+        known_mask[known.column("_pos").to_numpy()] = True
+        unknown_ids = pc.filter(order_ids, pa.array(~known_mask))
+        if len(unknown_ids):
+            bad = np.asarray(pc.is_in(table.column("order_id"), unknown_ids).to_numpy(zero_copy_only=False))
+            result.rejected_positions = np.flatnonzero(bad)
+            result.rejected_reasons = [
+                f"order_id {v} is not in the store (ingest its order first)"
+                for v in pc.filter(table.column("order_id"), pa.array(bad)).to_pylist()
+            ]
+            table = table.filter(pa.array(~bad))
+
+    # Unknown customers get a placeholder record (counted), so nothing that names them is lost.
+    if spec.name in CUSTOMER_REFERENCING and table.num_rows:
+        customer_ids = pc.unique(table.column("customer_id").combine_chunks())
+        known = _lookup(conn, "customers", ["customer_id"], pa.table({"customer_id": customer_ids}), [])
+        known_mask = np.zeros(len(customer_ids), bool)
+        known_mask[known.column("_pos").to_numpy()] = True
+        missing = pc.filter(customer_ids, pa.array(~known_mask)).to_pylist()
+        if missing:
+            rows = [{"customer_id": c, "is_placeholder": True, "row_hash": 0} for c in missing]
+            conn.execute(CONTRACT_MODELS["customers"].__table__.insert(), rows)  # type: ignore[attr-defined]
+            result.placeholders = missing
+
+    # 2. Classify against what the store holds.
+    key = list(spec.key)
+    n = table.num_rows
+    existing_hash = np.zeros(n, np.int64)
+    exists = np.zeros(n, bool)
+    placeholder = np.zeros(n, bool)
+    absent = [c for c in validated.absent_columns]
+    if n and not _table_is_empty(conn, spec.name):
+        extra = ["row_hash", *absent] + (["is_placeholder"] if spec.name == "customers" else [])
+        found = _lookup(conn, spec.name, key, table.select(key), extra)
+        pos = found.column("_pos").to_numpy()
+        exists[pos] = True
+        existing_hash[pos] = found.column("row_hash").to_numpy(zero_copy_only=False)
+        if spec.name == "customers":
+            placeholder[pos] = np.asarray(found.column("is_placeholder").to_pylist(), dtype=bool)
+        if absent and len(pos):
+            table = _fill_absent(table, pos, found, absent)
+    if spec.name == "orders":
+        status = pc.fill_null(table.column("status"), "completed")
+        table = table.set_column(table.schema.get_field_index("status"), "status", status)
+    hashes = row_hashes(table)
+    table = table.append_column("row_hash", pa.array(hashes, pa.int64()))
+
+    new = ~exists | placeholder
+    changed = exists & ~placeholder & (existing_hash != hashes)
+    result.loaded = int(new.sum())
+    result.updated = int(changed.sum())
+    result.unchanged = int((exists & ~placeholder & ~changed).sum())
+
+    to_write = table.filter(pa.array(new | changed))
+    if spec.name == "customers":
+        to_write = to_write.append_column("is_placeholder", pa.array(np.zeros(to_write.num_rows, bool)))
+    if to_write.num_rows:
+        _upsert(conn, spec, to_write, progress)
+    result.written = to_write
+    return result
+
+
+def _fill_absent(table: pa.Table, pos: np.ndarray, found: pa.Table, absent: list[str]) -> pa.Table:
+    """Take columns the file lacks from the stored rows, so a narrower file never erases data."""
+    for name in absent:
+        index = table.schema.get_field_index(name)
+        target_type = table.schema.field(index).type
+        stored = found.column(name).to_pylist()
+        if pa.types.is_date(target_type) or pa.types.is_timestamp(target_type):
+            stored = [_coerce_time(v, target_type) for v in stored]
+        values = table.column(name).to_pylist()
+        for p, v in zip(pos.tolist(), stored, strict=True):
+            values[p] = v
+        table = table.set_column(index, name, pa.array(values, target_type))
+    return table
+
+
+def _coerce_time(value: Any, target: pa.DataType) -> Any:
+    """Values read back by the raw driver: SQLite gives text, PostgreSQL gives datetime/date."""
+    from datetime import UTC, date, datetime
+
+    if value is None or not isinstance(value, str):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+    if pa.types.is_date(target):
+        return date.fromisoformat(value[:10])
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _upsert(conn: Connection, spec: TableSpec, rows: pa.Table, progress: Progress | None) -> None:
+    key = ", ".join(f'"{k}"' for k in spec.key)
+    cols = rows.column_names
+    col_list = ", ".join(f'"{c}"' for c in cols)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in spec.key)
+    if conn.dialect.name == "postgresql":
+        stage = "_retentio_stage"
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {stage} AS SELECT {col_list} FROM {spec.name} WITH NO DATA"
+        )
+        _copy_csv(conn, stage, rows)
+        conn.exec_driver_sql(
+            f"INSERT INTO {spec.name} ({col_list}) SELECT {col_list} FROM {stage} "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        )
+        conn.exec_driver_sql(f"DROP TABLE {stage}")
+        if progress:
+            progress(rows.num_rows)
+        return
+    marks = ", ".join("?" * len(cols))
+    sql = f"INSERT INTO {spec.name} ({col_list}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    for start in range(0, rows.num_rows, BATCH):
+        chunk = rows.slice(start, BATCH)
+        conn.exec_driver_sql(sql, _sqlite_rows(chunk))  # type: ignore[arg-type]
+        if progress:
+            progress(chunk.num_rows)
+
+
+def existing_placeholder_ids(conn: Connection) -> list[str]:
+    customers = CONTRACT_MODELS["customers"].__table__  # type: ignore[attr-defined]
+    return list(conn.execute(select(customers.c.customer_id).where(customers.c.is_placeholder)).scalars())

@@ -1,0 +1,287 @@
+"""The analytics snapshot: a DuckDB file that mirrors the store in analytics-friendly form.
+
+Ingest applies every change to it right after its store transaction commits (:func:`apply`), and
+stamps it with the store's ``data_version``. A reader (:func:`open_analytics`) compares the stamps:
+if the snapshot is missing or behind (an ingest was killed between commit and apply, or another
+process wrote the store), it is rebuilt from the store into a new file and swapped in atomically,
+so analytics never read stale or half-written data. The schema is documented in
+:mod:`retentio.analytics.tables`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from retentio.config import Settings
+from retentio.contract import LOAD_ORDER, TABLES, Kind
+from retentio.errors import StoreError
+
+# Local-date columns materialised per table: (timestamp column, date column).
+LOCAL_DATES = {
+    "customers": [("signup_at", "signup_date")],
+    "orders": [("ordered_at", "order_date")],
+    "refunds": [("refunded_at", "refund_date")],
+    "events": [("occurred_at", "event_date")],
+    "reviews": [("created_at", "created_date")],
+    "tickets": [("opened_at", "opened_date")],
+    "survey_responses": [("answered_at", "answered_date")],
+}
+_DUCK_TYPES = {
+    Kind.ID: "VARCHAR",
+    Kind.TEXT: "VARCHAR",
+    Kind.JSON: "VARCHAR",
+    Kind.INT: "INTEGER",
+    Kind.POSITIVE_INT: "INTEGER",
+    Kind.RATING: "INTEGER",
+    Kind.SCORE: "INTEGER",
+    Kind.MONEY: "DECIMAL(18,2)",
+    Kind.FLOAT: "DOUBLE",
+    Kind.BOOL: "BOOLEAN",
+    Kind.TIMESTAMP: "TIMESTAMP",
+    Kind.DATE: "DATE",
+}
+# Columns of the store that the snapshot leaves out (free text stays; properties JSON does not).
+_SKIP = {"events": {"properties"}}
+
+
+def _columns(table: str) -> list[tuple[str, str, str]]:
+    """(snapshot column, DuckDB type, SQL expression over the staged store-shaped batch)."""
+    out: list[tuple[str, str, str]] = []
+    dates = dict(LOCAL_DATES.get(table, []))
+    for column in TABLES[table].columns:
+        if column.name in _SKIP.get(table, set()):
+            continue
+        kind = _DUCK_TYPES[column.kind]
+        if column.kind is Kind.MONEY:
+            expr = f'CAST(CAST(b."{column.stored_name}" AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2))'
+        elif column.kind is Kind.TIMESTAMP:
+            expr = f'CAST(b."{column.name}" AS TIMESTAMP)'
+        else:
+            expr = f'b."{column.name}"'
+        out.append((column.name, kind, expr))
+        if column.name in dates:
+            out.append((dates[column.name], "DATE", f'b."{dates[column.name]}"'))
+        if table == "orders" and column.name == "status":
+            out.append(("is_cancelled", "BOOLEAN", "b.status = 'cancelled'"))
+    if table == "customers":
+        out.append(("is_placeholder", "BOOLEAN", "b.is_placeholder"))
+    if table == "refunds":
+        out.insert(2, ("customer_id", "VARCHAR", "o.customer_id"))
+    return out
+
+
+def _ddl(table: str) -> str:
+    cols = ", ".join(f'"{name}" {kind}' for name, kind, _ in _columns(table))
+    return f"CREATE TABLE IF NOT EXISTS {table} ({cols})"
+
+
+def _with_local_dates(table: str, batch: pa.Table, tz: str) -> pa.Table:
+    """Add the ``*_date`` columns: the local calendar day of each UTC timestamp, via zoneinfo."""
+    for ts_col, date_col in LOCAL_DATES.get(table, []):
+        ts = batch.column(ts_col)
+        series = pd.Series(ts.to_pandas(), dtype=f"datetime64[us, UTC]")
+        local = series.dt.tz_convert(tz).dt.tz_localize(None).to_numpy(dtype="datetime64[D]")
+        mask = series.isna().to_numpy()
+        batch = batch.append_column(date_col, pa.array(local, pa.date32(), mask=mask))
+    if table == "customers" and "is_placeholder" not in batch.column_names:
+        batch = batch.append_column("is_placeholder", pa.array(np.zeros(batch.num_rows, bool)))
+    # Naive UTC timestamps: ibis maps zoned timestamps differently per backend.
+    for i, field in enumerate(batch.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            batch = batch.set_column(i, field.name, pc.cast(batch.column(i), pa.timestamp("us")))
+    return batch
+
+
+def _insert_sql(table: str) -> str:
+    cols = _columns(table)
+    names = ", ".join(f'"{n}"' for n, _, _ in cols)
+    exprs = ", ".join(e for _, _, e in cols)
+    join = " LEFT JOIN orders o ON o.order_id = b.order_id" if table == "refunds" else ""
+    return f"INSERT INTO {table} ({names}) SELECT {exprs} FROM batch b{join}"
+
+
+def _delete_sql(table: str) -> str:
+    on = " AND ".join(f't."{k}" = b."{k}"' for k in TABLES[table].key)
+    return f"DELETE FROM {table} t USING batch b WHERE {on}"
+
+
+def _init(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS _snapshot_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    for table in LOAD_ORDER:
+        con.execute(_ddl(table))
+
+
+def _stamp(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    con.execute("INSERT OR REPLACE INTO _snapshot_meta VALUES ('data_version', ?)", [str(version)])
+
+
+def snapshot_version(path: Path) -> int | None:
+    if not path.exists():
+        return None
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            row = con.execute("SELECT value FROM _snapshot_meta WHERE key = 'data_version'").fetchone()
+    except duckdb.Error:
+        return None
+    return int(row[0]) if row else None
+
+
+@contextmanager
+def _writable(path: Path, wait_s: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection, waiting while a reader holds the file."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def apply(
+    settings: Settings,
+    table: str,
+    rows: pa.Table,
+    placeholder_ids: list[str],
+    from_version: int,
+    to_version: int,
+) -> bool:
+    """Apply one ingest's written rows; returns False (snapshot left to be rebuilt) when it can't.
+
+    Applies only if the snapshot is exactly at ``from_version``: anything else means it missed a
+    change, and the next reader rebuilds it from the store.
+    """
+    path = settings.snapshot_path
+    if snapshot_version(path) != from_version:
+        return False
+    batch = _with_local_dates(table, rows, settings.timezone)
+    try:
+        with _writable(path) as con:
+            con.execute("BEGIN")
+            con.register("batch", batch)
+            con.execute(_delete_sql(table))
+            con.execute(_insert_sql(table))
+            con.unregister("batch")
+            if placeholder_ids:
+                con.register("ph", pa.table({"customer_id": pa.array(placeholder_ids, pa.string())}))
+                con.execute(
+                    "INSERT INTO customers (customer_id, is_placeholder) SELECT customer_id, TRUE FROM ph "
+                    "WHERE customer_id NOT IN (SELECT customer_id FROM customers)"
+                )
+                con.unregister("ph")
+            _stamp(con, to_version)
+            con.execute("COMMIT")
+    except duckdb.Error:
+        return False
+    return True
+
+
+def rebuild(settings: Settings) -> int:
+    """Rebuild the whole snapshot from the store into a new file, then swap it in atomically."""
+    from retentio.store.db import engine_for, ensure_schema
+
+    ensure_schema(settings)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    target = settings.snapshot_path
+    tmp = target.with_suffix(f".rebuild-{os.getpid()}.duckdb")
+    tmp.unlink(missing_ok=True)
+    engine = engine_for(settings)
+    with engine.connect() as conn:
+        from retentio.store.db import data_version
+        from sqlalchemy.orm import Session
+
+        with Session(bind=conn) as session:
+            version = data_version(session)
+        con = duckdb.connect(str(tmp))
+        try:
+            _init(con)
+            for table in LOAD_ORDER:
+                for batch in _read_store(conn, table):
+                    con.register("batch", _with_local_dates(table, batch, settings.timezone))
+                    con.execute(_insert_sql(table))
+                    con.unregister("batch")
+            _stamp(con, version)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+    os.replace(tmp, target)
+    Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    return version
+
+
+def _read_store(conn: Any, table: str, chunk: int = 200_000) -> Iterator[pa.Table]:
+    from retentio.ingest.validate import ARROW_TYPES
+
+    spec = TABLES[table]
+    names = [c.stored_name for c in spec.columns]
+    types = [ARROW_TYPES[c.kind] for c in spec.columns]
+    if table == "customers":
+        names.append("is_placeholder")
+        types.append(pa.bool_())
+    result = conn.exec_driver_sql(f"SELECT {', '.join(chr(34) + n + chr(34) for n in names)} FROM {table}")
+    while True:
+        rows = result.fetchmany(chunk)
+        if not rows:
+            break
+        columns = list(zip(*rows, strict=True))
+        arrays = [_to_arrow(list(col), typ) for col, typ in zip(columns, types, strict=True)]
+        yield pa.table(arrays, names=names)
+
+
+def _to_arrow(values: list[Any], typ: pa.DataType) -> pa.Array:
+    if pa.types.is_timestamp(typ) and values and any(isinstance(v, str) for v in values):
+        return pa.array(values, pa.string()).cast(pa.timestamp("us")).cast(typ)
+    if pa.types.is_date(typ) and any(isinstance(v, str) for v in values):
+        return pa.array(values, pa.string()).cast(pa.date32())
+    if pa.types.is_boolean(typ):
+        return pa.array([None if v is None else bool(v) for v in values], typ)
+    return pa.array(values, typ)
+
+
+def ensure_fresh(settings: Settings) -> None:
+    """Rebuild the snapshot if it is missing or behind the store."""
+    from sqlalchemy.orm import Session
+
+    from retentio.store.db import data_version, engine_for, ensure_schema
+
+    ensure_schema(settings)
+    with Session(engine_for(settings)) as session:
+        store_version = data_version(session)
+    if snapshot_version(settings.snapshot_path) != store_version:
+        rebuild(settings)
+
+
+def open_analytics(settings: Settings) -> Any:
+    """An ibis DuckDB connection over a fresh snapshot (read-only, so ingest can run beside it)."""
+    import ibis
+
+    try:
+        ensure_fresh(settings)
+    except duckdb.IOException as exc:
+        raise StoreError(f"the analytics snapshot is busy ({exc}); try again") from exc
+    return ibis.duckdb.connect(database=str(settings.snapshot_path), read_only=True)
+
+
+def initialise_empty(settings: Settings, version: int) -> None:
+    """Create an empty snapshot stamped at ``version`` (used when the store itself is empty)."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with _writable(settings.snapshot_path) as con:
+        _init(con)
+        _stamp(con, version)
