@@ -202,6 +202,15 @@ TABLES: dict[str, TableSpec] = {
 }
 
 # Ingest order that satisfies the references (customers before what points at them).
-LOAD_ORDER = ("customers", "orders", "order_lines", "refunds", "events", "reviews", "tickets", "survey_responses")
+LOAD_ORDER = (
+    "customers",
+    "orders",
+    "order_lines",
+    "refunds",
+    "events",
+    "reviews",
+    "tickets",
+    "survey_responses",
+)
 # Survey score ranges by survey kind; other surveys accept 0..10.
 SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "exit": (1, 5)}

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
+
 def _fail(message: str, code: int) -> None:
     # Plain print: one line, never wrapped to the terminal width, no markup surprises.
     print(message.replace("\n", " "), file=sys.stderr)

@@ -8,7 +8,9 @@ from retentio.cli.common import console, settings
 from retentio.store import snapshot
 from retentio.store.db import current_revision, head_revision, upgrade
 
-db_app = typer.Typer(help="Store schema (Alembic migrations) and the analytics snapshot.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Store schema (Alembic migrations) and the analytics snapshot.", no_args_is_help=True
+)
 
 
 @db_app.command("upgrade")

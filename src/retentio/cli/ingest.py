@@ -19,7 +19,9 @@ def parse_mapping(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         canonical, sep, source = pair.partition("=")
         if not sep or not canonical.strip() or not source.strip():
-            raise UserError(f"--map {pair!r}: write it as canonical=source, e.g. --map order_id='Номер заказа'")
+            raise UserError(
+                f"--map {pair!r}: write it as canonical=source, e.g. --map order_id='Номер заказа'"
+            )
         mapping[canonical.strip()] = source.strip()
     return mapping
 
@@ -28,7 +30,9 @@ def show_summary(summary: IngestSummary) -> None:
     table = Table(title=f"ingest {summary.table} ← {summary.source}", show_header=True)
     for name in ("read", "loaded", "updated", "unchanged", "rejected"):
         table.add_column(name, justify="right")
-    table.add_row(*(f"{getattr(summary, n):,}" for n in ("read", "loaded", "updated", "unchanged", "rejected")))
+    table.add_row(
+        *(f"{getattr(summary, n):,}" for n in ("read", "loaded", "updated", "unchanged", "rejected"))
+    )
     console.print(table)
     if summary.placeholders_created:
         console.print(f"{summary.placeholders_created:,} unknown customers were created as placeholders")
@@ -41,17 +45,32 @@ def show_summary(summary: IngestSummary) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     def ingest(
-        table: Annotated[str, typer.Argument(help="Contract table: customers, orders, order_lines, refunds, "
-                                             "events, reviews, tickets, survey_responses.")],
+        table: Annotated[
+            str,
+            typer.Argument(
+                help="Contract table: customers, orders, order_lines, refunds, "
+                "events, reviews, tickets, survey_responses."
+            ),
+        ],
         path: Annotated[Path, typer.Argument(help="CSV, Parquet (.parquet) or JSON Lines (.jsonl) file.")],
-        map_: Annotated[list[str] | None, typer.Option("--map", help="canonical=source column; repeatable.")] = None,
+        map_: Annotated[
+            list[str] | None, typer.Option("--map", help="canonical=source column; repeatable.")
+        ] = None,
         delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: detected).")] = None,
-        encoding: Annotated[str | None, typer.Option(help="File encoding (default: UTF-8/BOM/cp1251 detected).")] = None,
-        decimal: Annotated[str | None, typer.Option(help="Decimal separator ',' or '.' (default: detected).")] = None,
-        date_format: Annotated[str | None, typer.Option(help="strptime format, e.g. '%d/%m/%Y %H:%M'.")] = None,
+        encoding: Annotated[
+            str | None, typer.Option(help="File encoding (default: UTF-8/BOM/cp1251 detected).")
+        ] = None,
+        decimal: Annotated[
+            str | None, typer.Option(help="Decimal separator ',' or '.' (default: detected).")
+        ] = None,
+        date_format: Annotated[
+            str | None, typer.Option(help="strptime format, e.g. '%d/%m/%Y %H:%M'.")
+        ] = None,
         strict: Annotated[bool, typer.Option(help="Load nothing if any row is invalid.")] = False,
         rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows (CSV).")] = None,
-        format_: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+        format_: Annotated[
+            OutputFormat, typer.Option("--format", help="table or json.")
+        ] = OutputFormat.table,
     ) -> None:
         """Load a file into the store: validate every row, upsert by id, report what happened."""
         if decimal not in (None, ",", "."):

@@ -185,8 +185,12 @@ def _components(text: pa.Array) -> tuple[np.ndarray, dict[str, np.ndarray], pa.A
             continue
         for key in ("y", "m", "d", "H", "M", "S"):
             comps[key] = np.where(hit, _field(parts, key), comps[key])
-        frac = pc.utf8_slice_codeunits(pc.utf8_rpad(pc.fill_null(pc.struct_field(parts, "f"), ""), 6, "0"), 0, 6)
-        frac_int = np.asarray(pc.cast(pc.fill_null(frac, "000000"), pa.int64()).to_numpy(zero_copy_only=False))
+        frac = pc.utf8_slice_codeunits(
+            pc.utf8_rpad(pc.fill_null(pc.struct_field(parts, "f"), ""), 6, "0"), 0, 6
+        )
+        frac_int = np.asarray(
+            pc.cast(pc.fill_null(frac, "000000"), pa.int64()).to_numpy(zero_copy_only=False)
+        )
         comps["f"] = np.where(hit, frac_int, comps["f"])
         zone = pc.if_else(pa.array(hit), pc.struct_field(parts, "z"), zone)
         matched |= hit
@@ -197,8 +201,15 @@ def _build_datetime(comps: dict[str, np.ndarray], matched: np.ndarray) -> tuple[
     """datetime64[us] from components; second array flags impossible dates (31.02, 25:00)."""
     y, m, d = comps["y"], comps["m"], comps["d"]
     in_range = (
-        (m >= 1) & (m <= 12) & (d >= 1) & (d <= 31) & (y >= 1900) & (y <= 2200)
-        & (comps["H"] <= 23) & (comps["M"] <= 59) & (comps["S"] <= 59)
+        (m >= 1)
+        & (m <= 12)
+        & (d >= 1)
+        & (d <= 31)
+        & (y >= 1900)
+        & (y <= 2200)
+        & (comps["H"] <= 23)
+        & (comps["M"] <= 59)
+        & (comps["S"] <= 59)
     )
     ok = matched & in_range
     ys = np.where(ok, y, 1970)
@@ -259,7 +270,10 @@ def parse_timestamp(raw: pa.Array, column: str, tz: ZoneInfo, date_format: str |
         utc[naive] = converted
         ok[np.flatnonzero(naive)[np.isnat(converted)]] = False
     problems: list[Problem] = [
-        (present & ~matched, f"{column} is not a date/time (use YYYY-MM-DD[ hh:mm[:ss]] or dd.mm.yyyy[ hh:mm[:ss]])"),
+        (
+            present & ~matched,
+            f"{column} is not a date/time (use YYYY-MM-DD[ hh:mm[:ss]] or dd.mm.yyyy[ hh:mm[:ss]])",
+        ),
         (present & matched & ~ok, f"{column} is not a valid calendar date/time"),
     ]
     return Parsed(pa.array(utc, pa.timestamp("us", tz="UTC"), mask=~(present & ok)), problems)
@@ -288,9 +302,32 @@ def parse_date(raw: pa.Array, column: str, date_format: str | None = None) -> Pa
 
 # ---------------------------------------------------------------- choices, ids, json
 _STATUS_SYNONYMS = {
-    "completed": ["completed", "complete", "done", "paid", "delivered", "shipped", "closed", "выполнен",
-                  "выполнено", "завершен", "завершён", "доставлен", "оплачен", "закрыт"],
-    "cancelled": ["cancelled", "canceled", "cancel", "отменен", "отменён", "отменено", "отмена", "аннулирован"],
+    "completed": [
+        "completed",
+        "complete",
+        "done",
+        "paid",
+        "delivered",
+        "shipped",
+        "closed",
+        "выполнен",
+        "выполнено",
+        "завершен",
+        "завершён",
+        "доставлен",
+        "оплачен",
+        "закрыт",
+    ],
+    "cancelled": [
+        "cancelled",
+        "canceled",
+        "cancel",
+        "отменен",
+        "отменён",
+        "отменено",
+        "отмена",
+        "аннулирован",
+    ],
 }
 
 
@@ -323,5 +360,7 @@ def parse_json(raw: pa.Array, column: str) -> Parsed:
             json.loads(text)
         except ValueError:
             bad[i] = True
-    return Parsed(pa.array(values.to_numpy(zero_copy_only=False), pa.string(), mask=bad | ~_present(values)),
-                  [(bad, f"{column} is not valid JSON")])
+    return Parsed(
+        pa.array(values.to_numpy(zero_copy_only=False), pa.string(), mask=bad | ~_present(values)),
+        [(bad, f"{column} is not valid JSON")],
+    )

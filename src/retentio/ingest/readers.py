@@ -186,8 +186,8 @@ def _as_text(column: pa.ChunkedArray) -> pa.Array:
         return array.cast(pa.string())
     if pa.types.is_timestamp(array.type):
         if array.type.tz is None:
-            return pc.strftime(array, "%Y-%m-%dT%H:%M:%S.%f")
-        return pc.strftime(array.cast(pa.timestamp("us", "UTC")), "%Y-%m-%dT%H:%M:%S.%f+00:00")
+            return pc.strftime(array, "%Y-%m-%dT%H:%M:%S")
+        return pc.strftime(array.cast(pa.timestamp("us", "UTC")), "%Y-%m-%dT%H:%M:%S+00:00")
     if pa.types.is_date(array.type):
         return pc.strftime(array, "%Y-%m-%d")
     if pa.types.is_struct(array.type) or pa.types.is_list(array.type) or pa.types.is_map(array.type):

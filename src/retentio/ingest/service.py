@@ -22,7 +22,7 @@ from retentio.config import Settings
 from retentio.contract import TABLES
 from retentio.errors import InputError, UserError
 from retentio.ingest.readers import RawTable, read_any
-from retentio.ingest.validate import IngestOptions, Validated, validate
+from retentio.ingest.validate import IngestOptions, validate
 from retentio.ingest.writer import write
 from retentio.store import snapshot
 from retentio.store.db import bump_data_version, data_version, engine_for, ensure_schema
@@ -55,7 +55,9 @@ class IngestSummary:
 
     @property
     def adds_up(self) -> bool:
-        return self.read == self.loaded + self.updated + self.unchanged + self.rejected + self.not_loaded_strict
+        return (
+            self.read == self.loaded + self.updated + self.unchanged + self.rejected + self.not_loaded_strict
+        )
 
 
 class StrictRejected(UserError):
@@ -91,7 +93,9 @@ def write_rejects(
         writer.writerow([label, "column", "reason", *headers])
         source_values = {h: raw.columns[h].take(rows).to_pylist() for h in headers}
         for i, row in enumerate(rows.tolist()):
-            writer.writerow([int(lines[row]), columns[i], reasons[i], *(source_values[h][i] for h in headers)])
+            writer.writerow(
+                [int(lines[row]), columns[i], reasons[i], *(source_values[h][i] for h in headers)]
+            )
 
 
 def ingest_file(
@@ -137,8 +141,17 @@ def ingest_file(
     if options.strict and len(reject_rows):
         rejects_file = finish_rejects(np.zeros(0, np.int64), [])
         summary = IngestSummary(
-            table, str(path), read, 0, 0, 0, len(reject_rows), rejects_file,
-            not_loaded_strict=read - len(reject_rows), encoding=raw.encoding, delimiter=raw.delimiter,
+            table,
+            str(path),
+            read,
+            0,
+            0,
+            0,
+            len(reject_rows),
+            rejects_file,
+            not_loaded_strict=read - len(reject_rows),
+            encoding=raw.encoding,
+            delimiter=raw.delimiter,
         )
         raise StrictRejected(summary)
 
@@ -152,8 +165,17 @@ def ingest_file(
             conn.rollback()
             rejects_file = finish_rejects(result.rejected_positions, result.rejected_reasons)
             summary = IngestSummary(
-                table, str(path), read, 0, 0, 0, len(reject_rows), rejects_file,
-                not_loaded_strict=read - len(reject_rows), encoding=raw.encoding, delimiter=raw.delimiter,
+                table,
+                str(path),
+                read,
+                0,
+                0,
+                0,
+                len(reject_rows),
+                rejects_file,
+                not_loaded_strict=read - len(reject_rows),
+                encoding=raw.encoding,
+                delimiter=raw.delimiter,
             )
             raise StrictRejected(summary)
         changed = result.loaded + result.updated + len(result.placeholders) > 0

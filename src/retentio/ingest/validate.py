@@ -178,10 +178,15 @@ def validate(raw: RawTable, spec: TableSpec, options: IngestOptions, tz: ZoneInf
         typed["survey"] = surveys
         scores = typed["score"]
         for survey, (low, high) in SCORE_RANGES.items():
-            is_survey = np.asarray(pc.fill_null(pc.equal(surveys, survey), False).to_numpy(zero_copy_only=False))
+            is_survey = np.asarray(
+                pc.fill_null(pc.equal(surveys, survey), False).to_numpy(zero_copy_only=False)
+            )
             out = pc.fill_null(pc.or_(pc.less(scores, low), pc.greater(scores, high)), False)
-            record(is_survey & np.asarray(out.to_numpy(zero_copy_only=False)), resolved["score"],
-                   f"score for a {survey} survey must be between {low} and {high}")
+            record(
+                is_survey & np.asarray(out.to_numpy(zero_copy_only=False)),
+                resolved["score"],
+                f"score for a {survey} survey must be between {low} and {high}",
+            )
 
     bad = np.zeros(n, bool)
     if reasons_by_row:
@@ -193,14 +198,20 @@ def validate(raw: RawTable, spec: TableSpec, options: IngestOptions, tz: ZoneInf
     dup = key_frame.duplicated(keep="first").to_numpy() & ~bad
     if dup.any():
         good_first = key_frame[~bad].drop_duplicates(keep="first")
-        first_index = {tuple(r): int(i) for i, r in zip(good_first.index, good_first.itertuples(index=False))}
+        first_index = {
+            tuple(r): int(i)
+            for i, r in zip(good_first.index, good_first.itertuples(index=False), strict=True)
+        }
         lines = raw.line_numbers()
         label = "row" if raw.source_format != "csv" else "line"
         for i in np.flatnonzero(dup):
             first = first_index.get(tuple(key_frame.iloc[i]))
             where = f" (first on {label} {lines[first]})" if first is not None else ""
             reasons_by_row.setdefault(int(i), []).append(
-                (resolved[spec.key[0]], f"duplicate {'/'.join(spec.key)} {'/'.join(map(str, key_frame.iloc[i]))}{where}")
+                (
+                    resolved[spec.key[0]],
+                    f"duplicate {'/'.join(spec.key)} {'/'.join(map(str, key_frame.iloc[i]))}{where}",
+                )
             )
         bad |= dup
 
@@ -222,4 +233,6 @@ def validate(raw: RawTable, spec: TableSpec, options: IngestOptions, tz: ZoneInf
     reject_reasons = ["; ".join(r for _, r in reasons_by_row[i]) for i in reject_rows]
     ignored = [h for h in headers if h not in resolved.values()]
     stored_names = {c.name: c.stored_name for c in spec.columns}
-    return Validated(table, good, reject_rows, reject_columns, reject_reasons, resolved, ignored, stored_names)
+    return Validated(
+        table, good, reject_rows, reject_columns, reject_reasons, resolved, ignored, stored_names
+    )

@@ -17,11 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert
 
 from retentio.contract import TableSpec
 from retentio.ingest.validate import Validated, row_hashes
-from retentio.store.schema import CONTRACT_MODELS
+from retentio.store.schema import Customer
 
 BATCH = 50_000
 CUSTOMER_REFERENCING = {"orders", "events", "reviews", "tickets", "survey_responses"}
@@ -45,7 +45,7 @@ class WriteResult:
 # ---------------------------------------------------------------- value conversion per backend
 def _sqlite_column(array: pa.Array) -> list[Any]:
     if pa.types.is_timestamp(array.type):
-        text = pc.strftime(array.cast(pa.timestamp("us", "UTC")), "%Y-%m-%d %H:%M:%S.%f")
+        text = pc.strftime(array.cast(pa.timestamp("us", "UTC")), "%Y-%m-%d %H:%M:%S")
         return text.to_pylist()
     if pa.types.is_date(array.type):
         return pc.strftime(array, "%Y-%m-%d").to_pylist()
@@ -65,40 +65,44 @@ def _copy_csv(conn: Connection, target: str, table: pa.Table) -> None:
     for name in table.column_names:
         array = table.column(name)
         if pa.types.is_timestamp(array.type):
-            array = pc.strftime(array, "%Y-%m-%d %H:%M:%S.%f+00:00")
+            array = pc.strftime(array, "%Y-%m-%d %H:%M:%S+00:00")
         columns.append(array)
     table = pa.table(columns, names=table.column_names)
     cols = ", ".join(f'"{c}"' for c in table.column_names)
     raw = conn.connection.dbapi_connection
     assert raw is not None
-    with raw.cursor() as cursor:  # type: ignore[attr-defined]
-        with cursor.copy(f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
-            for start in range(0, table.num_rows, BATCH):
-                buffer = io.BytesIO()
-                pacsv.write_csv(
-                    table.slice(start, BATCH),
-                    buffer,
-                    pacsv.WriteOptions(include_header=False, quoting_style="needed"),
-                )
-                copy.write(buffer.getvalue())
+    sql = f"COPY {target} ({cols}) FROM STDIN WITH (FORMAT csv)"
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[attr-defined]
+        for start in range(0, table.num_rows, BATCH):
+            buffer = io.BytesIO()
+            pacsv.write_csv(
+                table.slice(start, BATCH),
+                buffer,
+                pacsv.WriteOptions(include_header=False, quoting_style="needed"),
+            )
+            copy.write(buffer.getvalue())
 
 
 # ---------------------------------------------------------------- lookups through a temp table
-def _lookup(conn: Connection, table_name: str, key: Sequence[str], keys: pa.Table, extra: Sequence[str]) -> pa.Table:
+def _lookup(
+    conn: Connection, table_name: str, key: Sequence[str], keys: pa.Table, extra: Sequence[str]
+) -> pa.Table:
     """Rows of ``table_name`` whose key is in ``keys``: ``_pos`` (row of ``keys``) + key + ``extra``."""
     dialect = conn.dialect.name
     temp = "_retentio_keys"
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {temp}")
     key_defs = ", ".join(f'"{k}" TEXT' for k in key)
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {temp} (_pos BIGINT, {key_defs})")
-    staged = pa.table({"_pos": pa.array(np.arange(keys.num_rows), pa.int64()), **{k: keys.column(k) for k in key}})
+    staged = pa.table(
+        {"_pos": pa.array(np.arange(keys.num_rows), pa.int64()), **{k: keys.column(k) for k in key}}
+    )
     if dialect == "postgresql":
         _copy_csv(conn, temp, staged)
     else:
         marks = ", ".join("?" * (len(key) + 1))
-        rows = _sqlite_rows(staged)
-        for start in range(0, len(rows), BATCH):
-            conn.exec_driver_sql(f"INSERT INTO {temp} VALUES ({marks})", rows[start : start + BATCH])  # type: ignore[arg-type]
+        staged_rows = _sqlite_rows(staged)
+        for start in range(0, len(staged_rows), BATCH):
+            conn.exec_driver_sql(f"INSERT INTO {temp} VALUES ({marks})", staged_rows[start : start + BATCH])
     on = " AND ".join(f't."{k}" = s."{k}"' for k in key)
     wanted = ", ".join(["s._pos"] + [f't."{c}"' for c in extra])
     result = conn.exec_driver_sql(f"SELECT {wanted} FROM {temp} s JOIN {table_name} t ON {on}")
@@ -106,7 +110,9 @@ def _lookup(conn: Connection, table_name: str, key: Sequence[str], keys: pa.Tabl
     conn.exec_driver_sql(f"DROP TABLE {temp}")
     names = ["_pos", *extra]
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    return pa.table({n: pa.array(list(c)) if c else pa.array([], pa.int64()) for n, c in zip(names, columns, strict=True)})
+    return pa.table(
+        {n: pa.array(list(c)) if c else pa.array([], pa.int64()) for n, c in zip(names, columns, strict=True)}
+    )
 
 
 def _table_is_empty(conn: Connection, table_name: str) -> bool:
@@ -147,7 +153,7 @@ def write(
         missing = pc.filter(customer_ids, pa.array(~known_mask)).to_pylist()
         if missing:
             rows = [{"customer_id": c, "is_placeholder": True, "row_hash": 0} for c in missing]
-            conn.execute(CONTRACT_MODELS["customers"].__table__.insert(), rows)  # type: ignore[attr-defined]
+            conn.execute(insert(Customer), rows)
             result.placeholders = missing
 
     # 2. Classify against what the store holds.
@@ -241,11 +247,6 @@ def _upsert(conn: Connection, spec: TableSpec, rows: pa.Table, progress: Progres
     sql = f"INSERT INTO {spec.name} ({col_list}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {updates}"
     for start in range(0, rows.num_rows, BATCH):
         chunk = rows.slice(start, BATCH)
-        conn.exec_driver_sql(sql, _sqlite_rows(chunk))  # type: ignore[arg-type]
+        conn.exec_driver_sql(sql, _sqlite_rows(chunk))
         if progress:
             progress(chunk.num_rows)
-
-
-def existing_placeholder_ids(conn: Connection) -> list[str]:
-    customers = CONTRACT_MODELS["customers"].__table__  # type: ignore[attr-defined]
-    return list(conn.execute(select(customers.c.customer_id).where(customers.c.is_placeholder)).scalars())

@@ -90,7 +90,7 @@ def _with_local_dates(table: str, batch: pa.Table, tz: str) -> pa.Table:
     """Add the ``*_date`` columns: the local calendar day of each UTC timestamp, via zoneinfo."""
     for ts_col, date_col in LOCAL_DATES.get(table, []):
         ts = batch.column(ts_col)
-        series = pd.Series(ts.to_pandas(), dtype=f"datetime64[us, UTC]")
+        series = pd.Series(ts.to_pandas(), dtype="datetime64[us, UTC]")
         local = series.dt.tz_convert(tz).dt.tz_localize(None).to_numpy(dtype="datetime64[D]")
         mask = series.isna().to_numpy()
         batch = batch.append_column(date_col, pa.array(local, pa.date32(), mask=mask))
@@ -204,8 +204,9 @@ def rebuild(settings: Settings) -> int:
     tmp.unlink(missing_ok=True)
     engine = engine_for(settings)
     with engine.connect() as conn:
-        from retentio.store.db import data_version
         from sqlalchemy.orm import Session
+
+        from retentio.store.db import data_version
 
         with Session(bind=conn) as session:
             version = data_version(session)

@@ -1,0 +1,99 @@
+"""The store on SQLite and PostgreSQL: migrations, types, contract agreement, snapshot rebuild."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session
+
+from retentio.config import Settings, normalise_database_url
+from retentio.contract import TABLES
+from retentio.ingest import ingest_file
+from retentio.store import snapshot
+from retentio.store.db import current_revision, engine_for, ensure_schema, head_revision, session_scope
+from retentio.store.schema import CONTRACT_MODELS, Customer, Order
+
+
+@pytest.fixture
+def settings(home: Path, store_url: str | None) -> Settings:
+    return Settings(home=home, database_url=store_url)
+
+
+def test_models_mirror_the_data_contract() -> None:
+    for name, spec in TABLES.items():
+        columns = set(CONTRACT_MODELS[name].__table__.columns.keys())  # type: ignore[attr-defined]
+        assert {c.stored_name for c in spec.columns} <= columns, name
+        assert tuple(c.name for c in CONTRACT_MODELS[name].__table__.primary_key) == spec.key  # type: ignore[attr-defined]
+
+
+def test_migrations_create_every_table(settings: Settings) -> None:
+    ensure_schema(settings)
+    assert current_revision(settings) == head_revision()
+    tables = set(inspect(engine_for(settings)).get_table_names())
+    assert set(TABLES) <= tables
+    assert {"ingest_runs", "customer_scores", "segments", "segment_memberships", "model_versions"} <= tables
+
+
+def test_timestamps_round_trip_as_aware_utc_and_naive_is_refused(settings: Settings) -> None:
+    ensure_schema(settings)
+    moscow = timezone(timedelta(hours=3))
+    with session_scope(settings) as session:
+        session.add(
+            Customer(customer_id="c1", row_hash=1, signup_at=datetime(2024, 3, 1, 2, 30, tzinfo=moscow))
+        )
+    with Session(engine_for(settings)) as session:
+        customer = session.get(Customer, "c1")
+        assert customer is not None
+        assert customer.signup_at == datetime(2024, 2, 29, 23, 30, tzinfo=UTC)
+        assert customer.signup_at is not None and customer.signup_at.tzinfo is not None
+    with pytest.raises(Exception, match="naive datetime"), session_scope(settings) as session:
+        session.add(
+            Order(order_id="o", customer_id="c1", ordered_at=datetime(2024, 1, 1), total_minor=1, row_hash=1)
+        )
+        session.flush()
+
+
+def test_rebuilt_snapshot_equals_incremental(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,signup_at\na,2024-01-31 23:30\nb,\n", encoding="utf-8"
+    )
+    (tmp_path / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,total,status\n1,a,2024-01-31 23:30,10.5,completed\n"
+        "2,c,2024-02-01 00:10,3,cancelled\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "refunds.csv").write_text(
+        "refund_id,order_id,refunded_at,amount\nr1,1,2024-03-01,5\n", encoding="utf-8"
+    )
+    for table in ("customers", "orders", "refunds"):
+        ingest_file(settings, table, tmp_path / f"{table}.csv")
+
+    def dump() -> dict[str, list[tuple[object, ...]]]:
+        with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+            return {t: sorted(con.execute(f"select * from {t}").fetchall(), key=str) for t in TABLES}
+
+    incremental = dump()
+    assert incremental["refunds"][0][2] == "a"  # customer_id carried from the order
+    assert [r[-1] for r in incremental["customers"]] == [False, False, True]
+    snapshot.rebuild(settings)
+    assert dump() == incremental
+
+
+def test_stale_snapshot_is_rebuilt_on_read(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "customers.csv").write_text("customer_id\na\n", encoding="utf-8")
+    ingest_file(settings, "customers", tmp_path / "customers.csv")
+    settings.snapshot_path.unlink()
+    con = snapshot.open_analytics(settings)
+    assert con.table("customers").count().execute() == 1
+
+
+def test_database_url_forms() -> None:
+    assert normalise_database_url("postgresql://u@h:5432/db") == "postgresql+psycopg://u@h:5432/db"
+    assert normalise_database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
+    with pytest.raises(ValueError, match="not supported"):
+        normalise_database_url("mysql://x")
