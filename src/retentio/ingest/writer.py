@@ -185,12 +185,16 @@ def write(
     result.updated = int(changed.sum())
     result.unchanged = int((exists & ~placeholder & ~changed).sum())
 
-    to_write = table.filter(pa.array(new | changed))
     if spec.name == "customers":
-        to_write = to_write.append_column("is_placeholder", pa.array(np.zeros(to_write.num_rows, bool)))
-    if to_write.num_rows:
-        _upsert(conn, spec, to_write, progress)
-    result.written = to_write
+        table = table.append_column("is_placeholder", pa.array(np.zeros(n, bool)))
+    # Brand-new keys take a plain INSERT (the fast path of a first load); the rest an upsert.
+    fresh = table.filter(pa.array(~exists))
+    if fresh.num_rows:
+        _write_rows(conn, spec, fresh, progress, upsert=False)
+    replacing = table.filter(pa.array(changed | placeholder))
+    if replacing.num_rows:
+        _write_rows(conn, spec, replacing, progress, upsert=True)
+    result.written = table.filter(pa.array(new | changed))
     return result
 
 
@@ -223,11 +227,14 @@ def _coerce_time(value: Any, target: pa.DataType) -> Any:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _upsert(conn: Connection, spec: TableSpec, rows: pa.Table, progress: Progress | None) -> None:
+def _write_rows(
+    conn: Connection, spec: TableSpec, rows: pa.Table, progress: Progress | None, upsert: bool
+) -> None:
     key = ", ".join(f'"{k}"' for k in spec.key)
     cols = rows.column_names
     col_list = ", ".join(f'"{c}"' for c in cols)
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in spec.key)
+    conflict = f" ON CONFLICT ({key}) DO UPDATE SET {updates}" if upsert else ""
     if conn.dialect.name == "postgresql":
         stage = "_retentio_stage"
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
@@ -236,15 +243,14 @@ def _upsert(conn: Connection, spec: TableSpec, rows: pa.Table, progress: Progres
         )
         _copy_csv(conn, stage, rows)
         conn.exec_driver_sql(
-            f"INSERT INTO {spec.name} ({col_list}) SELECT {col_list} FROM {stage} "
-            f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+            f"INSERT INTO {spec.name} ({col_list}) SELECT {col_list} FROM {stage}{conflict}"
         )
         conn.exec_driver_sql(f"DROP TABLE {stage}")
         if progress:
             progress(rows.num_rows)
         return
     marks = ", ".join("?" * len(cols))
-    sql = f"INSERT INTO {spec.name} ({col_list}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    sql = f"INSERT INTO {spec.name} ({col_list}) VALUES ({marks}){conflict}"
     for start in range(0, rows.num_rows, BATCH):
         chunk = rows.slice(start, BATCH)
         conn.exec_driver_sql(sql, _sqlite_rows(chunk))

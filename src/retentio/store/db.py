@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +32,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-@cache
+_engine_cache: dict[str, Engine] = {}
+
+
 def _engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = _engine_cache.get(url)
+    if engine is None:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        _engine_cache[url] = engine
+    return engine
 
 
 def engine_for(settings: Settings) -> Engine:
@@ -133,3 +138,11 @@ def bump_data_version(session: Session) -> int:
         sql = "insert or replace into store_meta(key, value) values ('data_version', :v)"
     session.execute(text(sql), {"v": str(new)})
     return new
+
+
+def forget_engines() -> None:
+    """Dispose cached engines and schema checks (for tools that drop and recreate stores)."""
+    for engine in list(_engine_cache.values()):
+        engine.dispose()
+    _engine_cache.clear()
+    _checked.clear()
