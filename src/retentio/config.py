@@ -46,6 +46,7 @@ class Settings:
     timezone: str = DEFAULT_TIMEZONE
     currency: str = "RUB"
     active_window_days: int = 365
+    locale: str = "en"
     smtp: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -100,6 +101,7 @@ class Settings:
             timezone=pick("RETENTIO_TIMEZONE", "timezone", DEFAULT_TIMEZONE),
             currency=pick("RETENTIO_CURRENCY", "currency", "RUB"),
             active_window_days=int(pick("RETENTIO_ACTIVE_WINDOW_DAYS", "active_window_days", 365)),
+            locale=pick("RETENTIO_LOCALE", "locale", "en"),
             smtp=smtp,
         )
         settings.validate()
