@@ -12,7 +12,14 @@ from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from retentio.config import Settings
 
@@ -44,19 +51,27 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=_default) + "\n")
 
 
-class LazyProgress:
-    """A Rich progress bar on stderr that appears only once work has taken longer than a second."""
+class IngestProgress:
+    """Progress on stderr for long work: the current stage, and a bar while rows are written.
+
+    Shown only on a terminal and only once the work has taken more than ``delay_s`` seconds, so
+    quick commands print nothing extra and piped output stays clean.
+    """
 
     def __init__(self, enabled: bool = True, delay_s: float = 1.0) -> None:
         self.enabled = enabled and err_console.is_terminal
         self.delay_s = delay_s
         self.started = time.monotonic()
         self.progress: Progress | None = None
-        self._pending: list[tuple[str, int, list[int]]] = []
+        self.task: Any = None
+        self.description = ""
 
-    def _show(self) -> Progress:
+    def _visible(self) -> Progress | None:
+        if not self.enabled or time.monotonic() - self.started < self.delay_s:
+            return None
         if self.progress is None:
             self.progress = Progress(
+                SpinnerColumn(),
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
@@ -65,22 +80,22 @@ class LazyProgress:
                 transient=True,
             )
             self.progress.start()
+            self.task = self.progress.add_task(self.description, total=None)
         return self.progress
 
     def stage(self, description: str, total: int) -> Callable[[int], None]:
-        task_id: list[int] = []
+        """Enter a stage; returns ``advance(n)`` for stages with a known number of rows."""
+        self.description = description
+        shown = self._visible()
+        if shown is not None:
+            shown.update(self.task, description=description, total=total or None, completed=0)
         done = [0]
 
         def advance(n: int) -> None:
             done[0] += n
-            if not self.enabled:
-                return
-            if not task_id:
-                if time.monotonic() - self.started < self.delay_s:
-                    return
-                task_id.append(self._show().add_task(description, total=total, completed=done[0] - n))
-            assert self.progress is not None
-            self.progress.update(task_id[0], advance=n)  # type: ignore[arg-type]
+            visible = self._visible()
+            if visible is not None:
+                visible.update(self.task, description=description, total=total or None, completed=done[0])
 
         return advance
 
@@ -90,8 +105,8 @@ class LazyProgress:
 
 
 @contextmanager
-def progress(enabled: bool = True) -> Iterator[LazyProgress]:
-    bar = LazyProgress(enabled)
+def progress(enabled: bool = True) -> Iterator[IngestProgress]:
+    bar = IngestProgress(enabled)
     try:
         yield bar
     finally:

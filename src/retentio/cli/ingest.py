@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
             strict=strict,
         )
         try:
-            with progress(enabled=format_ is not OutputFormat.json or True) as bar:
+            with progress() as bar:
                 summary = ingest_file(settings(), table, path, options, rejects_path=rejects, stage=bar.stage)
         except StrictRejected as exc:
             if format_ is OutputFormat.json:

@@ -114,8 +114,12 @@ def ingest_file(
     if spec is None:
         raise InputError(f"unknown table {table!r}: choose one of {', '.join(TABLES)}")
     path = Path(path)
+    if stage:
+        stage(f"reading {path.name}", 0)
     raw = read_any(path, options.encoding, options.delimiter)
     ensure_schema(settings)
+    if stage:
+        stage(f"validating {raw.num_rows:,} rows of {path.name}", 0)
     validated = validate(raw, spec, options, settings.tz)
     read = raw.num_rows
 
@@ -156,7 +160,7 @@ def ingest_file(
         raise StrictRejected(summary)
 
     engine = engine_for(settings)
-    advance = stage("writing", validated.table.num_rows) if stage else None
+    advance = stage(f"writing {table}", validated.table.num_rows) if stage else None
     with engine.begin() as conn:
         with Session(bind=conn) as session:
             before = data_version(session)
@@ -217,6 +221,8 @@ def ingest_file(
 
     # Keep the analytics snapshot current: apply this change, or leave it to be rebuilt.
     if changed:
+        if stage:
+            stage("updating the analytics snapshot", 0)
         if before == 0 and snapshot.snapshot_version(settings.snapshot_path) is None:
             snapshot.initialise_empty(settings, 0)
         if result.written is not None:

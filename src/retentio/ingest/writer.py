@@ -242,9 +242,7 @@ def _write_rows(
             f"CREATE TEMPORARY TABLE {stage} AS SELECT {col_list} FROM {spec.name} WITH NO DATA"
         )
         _copy_csv(conn, stage, rows)
-        conn.exec_driver_sql(
-            f"INSERT INTO {spec.name} ({col_list}) SELECT {col_list} FROM {stage}{conflict}"
-        )
+        conn.exec_driver_sql(f"INSERT INTO {spec.name} ({col_list}) SELECT {col_list} FROM {stage}{conflict}")
         conn.exec_driver_sql(f"DROP TABLE {stage}")
         if progress:
             progress(rows.num_rows)
