@@ -65,6 +65,7 @@ class IngestProgress:
         self.progress: Progress | None = None
         self.task: Any = None
         self.description = ""
+        self.total: int | None = None
 
     def _visible(self) -> Progress | None:
         if not self.enabled or time.monotonic() - self.started < self.delay_s:
@@ -80,22 +81,25 @@ class IngestProgress:
                 transient=True,
             )
             self.progress.start()
-            self.task = self.progress.add_task(self.description, total=None)
+            self.task = self.progress.add_task(self.description, total=self.total)
         return self.progress
 
     def stage(self, description: str, total: int) -> Callable[[int], None]:
         """Enter a stage; returns ``advance(n)`` for stages with a known number of rows."""
         self.description = description
+        self.total = total or None
         shown = self._visible()
         if shown is not None:
-            shown.update(self.task, description=description, total=total or None, completed=0)
+            # A fresh task per stage: Rich cannot reset a task's total to "unknown".
+            shown.remove_task(self.task)
+            self.task = shown.add_task(description, total=self.total)
         done = [0]
 
         def advance(n: int) -> None:
             done[0] += n
             visible = self._visible()
             if visible is not None:
-                visible.update(self.task, description=description, total=total or None, completed=done[0])
+                visible.update(self.task, completed=done[0])
 
         return advance
 
