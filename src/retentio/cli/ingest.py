@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from retentio.cli.common import OutputFormat, console, print_json, progress, settings
 from retentio.errors import UserError
-from retentio.ingest import IngestOptions, IngestSummary, StrictRejected, ingest_file
+
+if TYPE_CHECKING:
+    from retentio.ingest import IngestSummary
 
 
 def parse_mapping(pairs: list[str]) -> dict[str, str]:
@@ -73,6 +75,8 @@ def register(app: typer.Typer) -> None:
         ] = OutputFormat.table,
     ) -> None:
         """Load a file into the store: validate every row, upsert by id, report what happened."""
+        from retentio.ingest import IngestOptions, StrictRejected, ingest_file
+
         if decimal not in (None, ",", "."):
             raise UserError("--decimal must be ',' or '.'")
         options = IngestOptions(
