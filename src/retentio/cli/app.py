@@ -25,8 +25,17 @@ app = typer.Typer(
 # One module per command group, in the order they appear in --help.
 COMMAND_MODULES = (
     "retentio.cli.demo",
+    "retentio.cli.generate",
     "retentio.cli.ingest",
     "retentio.cli.db",
+    "retentio.cli.kpi",
+    "retentio.cli.cohorts",
+    "retentio.cli.rfm",
+    "retentio.cli.segments",
+    "retentio.cli.journey",
+    "retentio.cli.clv",
+    "retentio.cli.churn",
+    "retentio.cli.recommend",
 )
 
 for _name in COMMAND_MODULES:
@@ -42,7 +51,10 @@ def _fail(message: str, code: int) -> None:
 def main() -> None:
     """Console-script entry point with the error boundary."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* the code of a `typer.Exit(code)`.
+        result = app(standalone_mode=False)
+        if isinstance(result, int) and not isinstance(result, bool) and result != 0:
+            sys.exit(result)
     except (RetentioError, ConfigError) as exc:
         _fail(f"error: {exc}", 2)
     except typer.Abort:
@@ -51,12 +63,11 @@ def main() -> None:
         _fail("interrupted", 130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors (unknown command, bad option) arrive here in non-standalone mode. Typer
+        # vendors click, so recognise them by shape rather than by importing click.
+        code = getattr(exc, "exit_code", None)
+        if hasattr(exc, "show") and isinstance(code, int):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(code)
         raise

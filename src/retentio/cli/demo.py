@@ -13,8 +13,10 @@ from retentio.cli.common import OutputFormat, print_json, settings
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
-        from_: Annotated[Path | None, typer.Option("--from", help="Directory of <table>.csv files to use "
-                                                   "instead of generated data.")] = None,
+        from_: Annotated[
+            Path | None,
+            typer.Option("--from", help="Directory of <table>.csv files to use instead of generated data."),
+        ] = None,
         customers: Annotated[int, typer.Option(help="Customers in the generated shop.")] = 20_000,
         seed: Annotated[int, typer.Option(help="Random seed of the generated shop.")] = 42,
         format_: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
@@ -22,7 +24,8 @@ def register(app: typer.Typer) -> None:
         """Generate a demo shop (~20k customers), ingest it and print the headline retention KPIs."""
         from retentio.demo.job import run_demo
 
-        report = run_demo(settings(), source=from_, customers=customers, seed=seed,
-                          quiet=format_ is OutputFormat.json)
+        report = run_demo(
+            settings(), source=from_, customers=customers, seed=seed, quiet=format_ is OutputFormat.json
+        )
         if format_ is OutputFormat.json:
             print_json(report)

@@ -1,0 +1,102 @@
+"""``retentio cohorts``: acquisition-cohort matrices, and ``--lifecycle`` counts per period."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+
+import typer
+
+from retentio.analytics import render
+from retentio.analytics.cohorts import cohort_matrix
+from retentio.analytics.lifecycle import lifecycle
+from retentio.analytics.periods import (
+    check_unit,
+    parse_date,
+    period_index,
+    period_start_of_index,
+    today_in,
+)
+from retentio.analytics.render import OutputFormat
+from retentio.cli.common import status
+from retentio.config import Settings
+
+LIFECYCLE_DEFAULT_PERIODS = 12
+
+
+def default_lifecycle_range(unit: str, as_of: date) -> tuple[date, date]:
+    """The 12 periods up to and including the one that contains ``as_of − 1 day``."""
+    checked = check_unit(unit)
+    last = period_index(as_of - timedelta(days=1), checked)
+    start = period_start_of_index(last - LIFECYCLE_DEFAULT_PERIODS + 1, checked)
+    return start, period_start_of_index(last + 1, checked)
+
+
+def cohorts_command(
+    by: Annotated[str, typer.Option("--by", help="Cohort period: month or week.")] = "month",
+    metric: Annotated[
+        str, typer.Option("--metric", help="customers (share ordering) or revenue (per customer).")
+    ] = "customers",
+    cumulative: Annotated[
+        bool, typer.Option("--cumulative", help="Ordered in period k or later / revenue up to k.")
+    ] = False,
+    lifecycle_view: Annotated[
+        bool,
+        typer.Option(
+            "--lifecycle", help="New / returning / resurrected / dormant counts per period instead."
+        ),
+    ] = False,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="Cohorts (or lifecycle periods) from this local date (YYYY-MM-DD)."),
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="... up to this local date, exclusive.")] = None,
+    segment: Annotated[
+        str | None, typer.Option("--segment", help="Only the current members of this rule segment.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Ignore data from this local date on (default: today).")
+    ] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """Cohort retention matrix by month or week of first order (cells not over yet are flagged)."""
+    settings = Settings.from_env()
+    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    start_date = parse_date(start, "--from") if start else None
+    end_date = parse_date(end, "--to") if end else None
+    unit = check_unit(by)
+    with status("building cohorts…"):
+        tables = render.open_tables(settings)
+        customer_ids = render.segment_customer_ids(settings, segment) if segment else None
+        if lifecycle_view:
+            default_start, default_end = default_lifecycle_range(unit, as_of_date)
+            periods = lifecycle(
+                tables,
+                unit,
+                start_date or default_start,
+                end_date or default_end,
+                as_of=as_of_date,
+                customer_ids=customer_ids,
+            )
+            report = {"by": unit, "as_of": as_of_date.isoformat(), "periods": periods}
+            output = render.lifecycle_output(report, output_format)
+        else:
+            matrix = cohort_matrix(
+                tables,
+                unit,
+                metric,
+                cumulative=cumulative,
+                as_of=as_of_date,
+                customer_ids=customer_ids,
+                start=start_date,
+                end=end_date,
+            )
+            output = render.cohort_output(matrix, output_format)
+    typer.echo(output, nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``retentio cohorts``."""
+    app.command("cohorts")(cohorts_command)

@@ -1,0 +1,82 @@
+"""``retentio kpi``: retention KPIs for a period, with counts, intervals, trend and benchmarks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from retentio.analytics import render
+from retentio.analytics.kpis import compute_kpis, parse_benchmarks
+from retentio.analytics.periods import parse_date, resolve_period, today_in
+from retentio.analytics.render import OutputFormat
+from retentio.cli.common import status
+from retentio.config import Settings
+
+
+def kpi_command(
+    start: Annotated[
+        str | None, typer.Option("--from", help="First local date of the period (YYYY-MM-DD).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Day after the period (exclusive, YYYY-MM-DD).")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="month, quarter or year (with --last; default month).")
+    ] = None,
+    last: Annotated[
+        int | None, typer.Option("--last", help="The N most recent complete periods before --as-of.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Ignore data from this local date on (default: today).")
+    ] = None,
+    segment: Annotated[
+        str | None, typer.Option("--segment", help="Only the current members of this rule segment.")
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="One KPI set per channel, city, tier or cohort.")
+    ] = None,
+    active_window: Annotated[
+        int | None,
+        typer.Option("--active-window", help="Days a customer stays active after an order (default 365)."),
+    ] = None,
+    benchmark: Annotated[
+        list[str] | None,
+        typer.Option("--benchmark", help="A reference value to compare with, e.g. retention_rate=0.35."),
+    ] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """Retention KPIs for [from, to) in local dates (DESIGN §4), against the previous period."""
+    settings = Settings.from_env()
+    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    chosen = resolve_period(
+        parse_date(start, "--from") if start else None,
+        parse_date(end, "--to") if end else None,
+        period,
+        last,
+        as_of_date,
+    )
+    benchmarks = parse_benchmarks(benchmark or [])
+    with status("computing KPIs…"):
+        tables = render.open_tables(settings)
+        customer_ids = render.segment_customer_ids(settings, segment) if segment else None
+        report = compute_kpis(
+            tables,
+            chosen.start,
+            chosen.end,
+            active_window or settings.active_window_days,
+            as_of=as_of_date,
+            customer_ids=customer_ids,
+            by=by,
+            benchmarks=benchmarks,
+        )
+    if segment:
+        report = {"segment": segment, **report}
+    typer.echo(render.kpi_output(report, output_format), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``retentio kpi``."""
+    app.command("kpi")(kpi_command)

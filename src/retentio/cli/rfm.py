@@ -1,0 +1,48 @@
+"""``retentio rfm``: RFM scores per customer and the named segments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from retentio.analytics import render
+from retentio.analytics.periods import parse_date, today_in
+from retentio.analytics.render import OutputFormat
+from retentio.analytics.rfm import load_segment_map, rfm_report
+from retentio.cli.common import status
+from retentio.config import Settings
+
+
+def rfm_command(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Score orders before this local date (default: today)."),
+    ] = None,
+    segment_map: Annotated[
+        Path | None,
+        typer.Option("--segment-map", help="YAML or JSON rules naming the (R, FM) cells."),
+    ] = None,
+    segment: Annotated[
+        str | None, typer.Option("--segment", help="Only the current members of this rule segment.")
+    ] = None,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="table (segment summary), json or csv (one row per customer)."),
+    ] = OutputFormat.table,
+) -> None:
+    """Recency, frequency and monetary scores 1–5 and the 11 named RFM segments."""
+    settings = Settings.from_env()
+    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    mapping = load_segment_map(segment_map) if segment_map else None
+    with status("scoring customers…"):
+        tables = render.open_tables(settings)
+        customer_ids = render.segment_customer_ids(settings, segment) if segment else None
+        report = rfm_report(tables, as_of_date, mapping, customer_ids)
+    typer.echo(render.rfm_output(report, output_format), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``retentio rfm``."""
+    app.command("rfm")(rfm_command)

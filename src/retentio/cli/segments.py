@@ -1,0 +1,322 @@
+"""``retentio segments``: rule segments — define, refresh, inspect, export.
+
+Thin commands over :mod:`retentio.analytics.segments`. A rule that does not parse is shown with a
+caret under the problem (several lines on stderr, exit code 2), not flattened into one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from retentio.analytics import render
+from retentio.analytics import segments as service
+from retentio.analytics.features import FEATURES
+from retentio.analytics.periods import parse_date, today_in
+from retentio.analytics.render import OutputFormat, fmt_number, fmt_rate, render_table, to_csv, to_json
+from retentio.analytics.rules import RuleError, parse_rule
+from retentio.config import Settings
+
+segments_app = typer.Typer(
+    help="Rule segments (e.g. VIP: aov > 5000 and orders >= 5): define, refresh, members, history.",
+    no_args_is_help=True,
+)
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[Session]:
+    from retentio.store.db import ensure_schema, session_scope
+
+    ensure_schema(settings)
+    with session_scope(settings) as session:
+        yield session
+
+
+@contextmanager
+def _rule_errors() -> Iterator[None]:
+    """Print a rule error with its caret line intact and exit 2 (the app's boundary flattens lines)."""
+    try:
+        yield
+    except RuleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        # SystemExit, not typer.Exit: in non-standalone mode click returns an Exit's code instead
+        # of exiting, and the app's main() would then end with status 0.
+        sys.exit(2)
+
+
+def _local(moment: datetime | None, settings: Settings) -> str:
+    if moment is None:
+        return "–"
+    return moment.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _share_line(share: service.Share) -> str:
+    counts = f"{share.categorised:,} of {share.customers:,} customers"
+    return f"{counts} ({fmt_rate(share.share)}) in at least one segment\n"
+
+
+def _emit(text: str) -> None:
+    typer.echo(text, nl=not text.endswith("\n"))
+
+
+@segments_app.command("create")
+def create_command(
+    name: Annotated[str, typer.Argument(help="Segment name, e.g. vip.")],
+    rule: Annotated[str, typer.Argument(help='Rule, e.g. "aov > 5000 and orders >= 5".')],
+    description: Annotated[str | None, typer.Option("--description", help="What the segment is for.")] = None,
+    output_format: FormatOption = OutputFormat.table,
+) -> None:
+    """Define a segment (the rule is checked now; members appear at the next refresh)."""
+    settings = Settings.from_env()
+    with _rule_errors(), _store(settings) as session:
+        info = service.create_segment(session, name, rule, description)
+    if output_format is OutputFormat.table:
+        _emit(f"segment {info.name!r} created; run 'retentio segments refresh' to fill it")
+    else:
+        _emit(_records_output([info.as_dict()], output_format, "segment"))
+
+
+@segments_app.command("check")
+def check_command(
+    rule: Annotated[str, typer.Argument(help="Rule to check.")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Evaluate as of this local date (default: today).")
+    ] = None,
+    output_format: FormatOption = OutputFormat.table,
+) -> None:
+    """Check a rule and count the customers it matches, without saving anything."""
+    settings = Settings.from_env()
+    with _rule_errors():
+        parse_rule(rule)
+    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    tables = render.open_tables(settings)
+    members, customers = service.evaluate_segments(tables, as_of_date, {"rule": rule})
+    matching = len(members["rule"])
+    share = matching / customers if customers else None
+    result: dict[str, Any] = {
+        "rule": rule,
+        "as_of": as_of_date,
+        "matching": matching,
+        "customers": customers,
+        "share": share,
+    }
+    if output_format is OutputFormat.table:
+        _emit(f"{matching:,} of {customers:,} customers match ({fmt_rate(share)}) as of {as_of_date}")
+    else:
+        _emit(_records_output([result], output_format, "check"))
+
+
+@segments_app.command("list")
+def list_command(output_format: FormatOption = OutputFormat.table) -> None:
+    """All segments with their current size and the share of customers in at least one."""
+    settings = Settings.from_env()
+    with _store(settings) as session:
+        infos = [i.as_dict() for i in service.list_segments(session)]
+        share = service.store_share(session)
+    if output_format is OutputFormat.json:
+        _emit(to_json({"segments": infos, **share.as_dict()}))
+    elif output_format is OutputFormat.csv:
+        _emit(to_csv(("name", "size", "rule", "description", "created_at", "refreshed_at"), infos))
+    else:
+        table = Table(title="Segments")
+        for column in ("name", "size", "rule", "refreshed"):
+            table.add_column(column, justify="right" if column == "size" else "left")
+        for info in infos:
+            table.add_row(
+                info["name"], fmt_number(info["size"]), info["rule"], _local(info["refreshed_at"], settings)
+            )
+        _emit(render_table(table) + _share_line(share))
+
+
+@segments_app.command("show")
+def show_command(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    output_format: FormatOption = OutputFormat.table,
+) -> None:
+    """A segment's definition, size and size history (one point per refresh that changed it)."""
+    settings = Settings.from_env()
+    with _store(settings) as session:
+        info = service.segment_info(session, name)
+        history = [p.as_dict() for p in service.size_history(session, name)]
+    if output_format is OutputFormat.json:
+        _emit(to_json({**info.as_dict(), "history": history}))
+    elif output_format is OutputFormat.csv:
+        _emit(to_csv(("at", "size", "entered", "left"), history))
+    else:
+        lines = [
+            f"segment:     {info.name}",
+            f"rule:        {info.rule}",
+            f"description: {info.description or '–'}",
+            f"size:        {info.size:,}",
+            f"refreshed:   {_local(info.refreshed_at, settings)}",
+        ]
+        table = Table(title="Size history")
+        for column in ("as of", "size", "entered", "left"):
+            table.add_column(column, justify="left" if column == "as of" else "right")
+        for point in history:
+            table.add_row(
+                _local(point["at"], settings),
+                fmt_number(point["size"]),
+                fmt_number(point["entered"]),
+                fmt_number(point["left"]),
+            )
+        _emit("\n".join(lines) + "\n" + render_table(table))
+
+
+@segments_app.command("refresh")
+def refresh_command(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Evaluate on facts before this local date (default: today).")
+    ] = None,
+    segment: Annotated[
+        list[str] | None, typer.Option("--segment", help="Only this segment (repeatable; default: all).")
+    ] = None,
+    output_format: FormatOption = OutputFormat.table,
+) -> None:
+    """Re-evaluate segments and record who entered and who left (idempotent for the same as-of)."""
+    settings = Settings.from_env()
+    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    result = service.refresh_all(settings, as_of_date, segment or None)
+    data = result.as_dict()
+    if output_format is OutputFormat.json:
+        _emit(to_json(data))
+    elif output_format is OutputFormat.csv:
+        _emit(to_csv(("name", "size", "entered", "left"), data["segments"]))
+    else:
+        table = Table(title=f"Segments as of {as_of_date}")
+        for column in ("name", "size", "entered", "left"):
+            table.add_column(column, justify="left" if column == "name" else "right")
+        for change in data["segments"]:
+            table.add_row(
+                change["name"],
+                fmt_number(change["size"]),
+                fmt_number(change["entered"]),
+                fmt_number(change["left"]),
+            )
+        _emit(render_table(table) + _share_line(result.coverage))
+
+
+@segments_app.command("members")
+def members_command(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the members to this CSV file.")] = None,
+    output_format: FormatOption = OutputFormat.table,
+) -> None:
+    """Current members with contact fields (CSV export with --out)."""
+    settings = Settings.from_env()
+    with _store(settings) as session:
+        rows = service.member_rows(session, name)
+    if out is not None:
+        count = service.write_members_csv(rows, out)
+        _emit(f"{count:,} members of {name!r} written to {out}")
+        return
+    if output_format is OutputFormat.json:
+        _emit(to_json({"segment": name, "members": rows}))
+    elif output_format is OutputFormat.csv:
+        _emit(to_csv(service.MEMBER_COLUMNS, rows))
+    else:
+        table = Table(title=f"{name}: {len(rows):,} members")
+        for column in service.MEMBER_COLUMNS:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row["customer_id"],
+                row["email"] or "",
+                row["first_name"] or "",
+                row["last_name"] or "",
+                _local(row["entered_at"], settings),
+            )
+        _emit(render_table(table))
+
+
+@segments_app.command("history")
+def history_command(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's stays.")] = None,
+    output_format: FormatOption = OutputFormat.table,
+) -> None:
+    """Who entered and left the segment, and when (one row per stay)."""
+    settings = Settings.from_env()
+    with _store(settings) as session:
+        intervals = [i.as_dict() for i in service.membership_history(session, name, customer)]
+    if output_format is OutputFormat.json:
+        _emit(to_json({"segment": name, "intervals": intervals}))
+    elif output_format is OutputFormat.csv:
+        _emit(to_csv(("customer_id", "entered_at", "left_at"), intervals))
+    else:
+        table = Table(title=f"{name}: {len(intervals):,} stays")
+        for column in ("customer_id", "entered", "left"):
+            table.add_column(column)
+        for interval in intervals:
+            table.add_row(
+                interval["customer_id"],
+                _local(interval["entered_at"], settings),
+                _local(interval["left_at"], settings),
+            )
+        _emit(render_table(table))
+
+
+@segments_app.command("delete")
+def delete_command(name: Annotated[str, typer.Argument(help="Segment name.")]) -> None:
+    """Delete a segment and its membership history."""
+    settings = Settings.from_env()
+    with _store(settings) as session:
+        service.delete_segment(session, name)
+    _emit(f"segment {name!r} deleted")
+
+
+@segments_app.command("init-defaults")
+def init_defaults_command(output_format: FormatOption = OutputFormat.table) -> None:
+    """Create the default segments (vip, at-risk, new, sleeping) that do not exist yet."""
+    settings = Settings.from_env()
+    with _store(settings) as session:
+        created = service.init_default_segments(session)
+    if output_format is OutputFormat.json:
+        _emit(to_json({"created": created}))
+    elif output_format is OutputFormat.csv:
+        _emit(to_csv(("name",), [{"name": n} for n in created]))
+    elif created:
+        _emit(f"created {', '.join(created)}; run 'retentio segments refresh' to fill them")
+    else:
+        _emit("the default segments exist already")
+
+
+@segments_app.command("features")
+def features_command(output_format: FormatOption = OutputFormat.table) -> None:
+    """The customer features a rule can use, with their types."""
+    rows: list[dict[str, Any]] = [
+        {"name": f.name, "type": f.type.value, "description": f.description} for f in FEATURES.values()
+    ]
+    if output_format is OutputFormat.json:
+        _emit(to_json({"features": rows}))
+    elif output_format is OutputFormat.csv:
+        _emit(to_csv(("name", "type", "description"), rows))
+    else:
+        table = Table(title="Features for segment rules")
+        for column in ("name", "type", "description"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(row["name"], row["type"], row["description"])
+        _emit(render_table(table))
+
+
+def _records_output(records: list[dict[str, Any]], fmt: OutputFormat, key: str) -> str:
+    if fmt is OutputFormat.json:
+        return to_json(records[0] if len(records) == 1 else {key: records})
+    return to_csv(tuple(records[0]), records) if records else ""
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``retentio segments``."""
+    app.add_typer(segments_app, name="segments")

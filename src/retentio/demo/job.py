@@ -1,0 +1,169 @@
+"""The main job behind ``retentio demo``: data in, headline retention KPIs out.
+
+Without ``--from`` it generates a demo shop under ``$RETENTIO_HOME/demo-shop`` (kept for the next
+run when the seed and size match), ingests every table and reports the KPIs of the last twelve full
+months against the twelve before. With ``--from DIR`` it does the same with the user's own
+``<table>.csv|parquet|jsonl`` files. Later issues extend the report (models, loyalty, campaigns).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from retentio.config import Settings
+from retentio.errors import InputError
+from retentio.i18n import translate
+from retentio.ingest import ingest_directory
+
+console = Console(highlight=False)
+
+
+def _generated_shop(settings: Settings, customers: int, seed: int, quiet: bool) -> Path:
+    from retentio.demo.generator import generate
+
+    folder = settings.home / "demo-shop"
+    meta_path = folder / "metadata.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("customers") == customers and meta.get("seed") == seed:
+            return folder
+    if not quiet:
+        console.print(translate("demo.generating", settings.locale, customers=customers, seed=seed))
+    generate(folder, customers=customers, seed=seed)
+    return folder
+
+
+def _segments(settings: Settings, as_of: date) -> dict[str, Any]:
+    """Create the default rule segments (VIP, at risk, new, sleeping) and refresh them at ``as_of``."""
+    from retentio.analytics.segments import init_default_segments, refresh_all
+    from retentio.store.db import session_scope
+
+    with session_scope(settings) as session:
+        init_default_segments(session)
+    result = refresh_all(settings, as_of).as_dict()
+    return {
+        "as_of": as_of.isoformat(),
+        "segments": [{"name": s["name"], "size": s["size"]} for s in result["segments"]],
+        "share": result["share"],
+        "customers": result["customers"],
+    }
+
+
+def headline_period(last_order: date) -> tuple[date, date]:
+    """The twelve full months up to the month of the last order (inclusive)."""
+    end = date(last_order.year + (last_order.month == 12), last_order.month % 12 + 1, 1)
+    return date(end.year - 1, end.month, 1), end
+
+
+def _format_value(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if key in ("net_revenue", "aov", "historical_clv"):
+        return f"{Decimal(value):,.2f}".replace(",", "\u202f")
+    if key == "nps":
+        return f"{float(value):+.1f}"
+    if key == "purchase_frequency":
+        return f"{float(value):.2f}"
+    return f"{float(value):.1%}"
+
+
+HEADLINE = (
+    "retention_rate",
+    "churn_rate",
+    "repeat_purchase_rate",
+    "purchase_frequency",
+    "aov",
+    "net_revenue",
+    "nrr",
+    "historical_clv",
+    "nps",
+    "csat",
+)
+
+
+def run_demo(
+    settings: Settings,
+    source: Path | None = None,
+    customers: int = 20_000,
+    seed: int = 42,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Run the demo end to end; returns the report (also printed unless ``quiet``)."""
+    from retentio.analytics.kpis import compute_kpis
+    from retentio.analytics.tables import AnalyticsTables
+    from retentio.store.snapshot import open_analytics
+
+    if source is not None and not source.is_dir():
+        raise InputError(f"--from {source}: not a directory")
+    folder = source if source is not None else _generated_shop(settings, customers, seed, quiet)
+    summaries = ingest_directory(settings, folder)
+    rows = sum(s.read for s in summaries)
+    rejected = sum(s.rejected for s in summaries)
+    con = open_analytics(settings)
+    tables = AnalyticsTables.from_backend(con)
+    last = tables.orders.order_date.max().execute()
+    if last is None:
+        raise InputError(f"{folder} holds no orders: nothing to report")
+    start, end = headline_period(last if isinstance(last, date) else last.date())
+    kpis = compute_kpis(tables, start, end, settings.active_window_days)
+    con.disconnect()
+    segments = _segments(settings, end)
+    report = {
+        "source": str(folder),
+        "ingest": [asdict(s) for s in summaries],
+        "kpis": kpis,
+        "segments": segments,
+    }
+    if not quiet:
+        lang = settings.locale
+        console.print(translate("demo.loaded", lang, rows=rows, tables=len(summaries), rejected=rejected))
+        console.print(translate("demo.period", lang, start=start.isoformat(), end=end.isoformat()))
+        table = Table(show_header=True, header_style="bold")
+        table.add_column(translate("common.kpi", lang))
+        table.add_column(translate("common.value", lang), justify="right")
+        table.add_column(translate("common.previous", lang), justify="right")
+        table.add_column(translate("common.counts", lang), justify="right")
+        previous = kpis.get("previous", {})
+        table.add_row(
+            translate("kpi.active_customers", lang),
+            f"{kpis['S']:,} → {kpis['E']:,}",
+            f"{previous.get('S', 0):,} → {previous.get('E', 0):,}",
+            "",
+        )
+        table.add_row(translate("kpi.new_customers", lang), f"{kpis['N']:,}", f"{previous.get('N', 0):,}", "")
+        for key in HEADLINE:
+            counts = kpis.get("counts", {}).get(key, {})
+            basis = ""
+            if "denominator" in counts and counts["denominator"] not in (None, 0):
+                if isinstance(counts["numerator"], int):
+                    basis = f"{counts['numerator']:,} / {counts['denominator']:,}"
+                else:  # money over a count: the count is what tells how solid it is
+                    basis = f"n = {counts['denominator']:,}"
+            elif "responses" in counts:
+                basis = f"n = {counts['responses']:,}"
+            table.add_row(
+                translate(f"kpi.{key}", lang),
+                _format_value(key, kpis.get(key)),
+                _format_value(key, previous.get(key)),
+                basis,
+            )
+        console.print(table)
+        seg_table = Table(show_header=True, header_style="bold", title=translate("demo.segments", lang))
+        seg_table.add_column(translate("common.segment", lang))
+        seg_table.add_column(translate("common.customers", lang), justify="right")
+        for item in segments["segments"]:
+            seg_table.add_row(item["name"], f"{item['size']:,}")
+        console.print(seg_table)
+        share = segments.get("share")
+        if share is not None:
+            console.print(translate("demo.segment_share", lang, share=share))
+        console.print(translate("demo.next", lang))
+    return report

@@ -1,0 +1,478 @@
+"""Shared fixtures for the analytics tests: a snapshot built from a few Python rows, on every backend.
+
+Usage (the interface is stable; other analytics tests depend on it). Test modules cannot import
+from a conftest, so the builder comes as fixtures: ``snapshot_rows`` (a fresh ``SnapshotRows`` in
+Europe/Moscow) and ``make_rows`` (``make_rows(timezone="Asia/Tokyo")`` for more or other zones)::
+
+    def test_something(analytics_backend, snapshot_rows) -> None:
+        rows = snapshot_rows
+        rows.order("o1", "c1", "2024-01-31T20:30:00Z", "100.00")  # 23:30 Moscow, local date 2024-01-31
+        rows.refund("r1", "o1", "2024-02-02T10:00:00", "40.00")
+        tables = analytics_backend.load(rows)  # AnalyticsTables on DuckDB, then on PostgreSQL
+
+``SnapshotRows`` follows the analytics snapshot schema documented in
+``retentio.analytics.tables``: timestamps are given as aware datetimes or ISO strings (naive = UTC)
+and stored as naive UTC; the ``*_date`` columns are computed here in the snapshot's time zone
+(default Europe/Moscow) exactly as the real snapshot does; money is ``decimal128(18, 2)``.
+Customers named by an order, event, review, ticket or survey answer are added automatically
+(``is_placeholder=False``) unless given with ``customer(...)``. A refund's ``customer_id`` comes from
+its order.
+
+``analytics_backend`` is parametrised over ``duckdb`` (in-memory) and ``postgres`` (a fresh schema
+from the ``pg_url`` fixture; skipped without a server unless ``REQUIRE_POSTGRES=1``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+from zoneinfo import ZoneInfo
+
+import ibis
+import pyarrow as pa
+import pytest
+
+from retentio.analytics.tables import SNAPSHOT_TABLES, AnalyticsTables
+
+MONEY = pa.decimal128(18, 2)
+TS = pa.timestamp("us")
+
+# Arrow schemas of the snapshot tables, column order as in retentio.analytics.tables.
+SNAPSHOT_SCHEMAS: dict[str, pa.Schema] = {
+    "customers": pa.schema(
+        [
+            ("customer_id", pa.string()),
+            ("email", pa.string()),
+            ("phone", pa.string()),
+            ("first_name", pa.string()),
+            ("last_name", pa.string()),
+            ("birthday", pa.date32()),
+            ("gender", pa.string()),
+            ("city", pa.string()),
+            ("signup_at", TS),
+            ("signup_date", pa.date32()),
+            ("acquisition_channel", pa.string()),
+            ("consent_email", pa.bool_()),
+            ("consent_sms", pa.bool_()),
+            ("locale", pa.string()),
+            ("is_placeholder", pa.bool_()),
+        ]
+    ),
+    "orders": pa.schema(
+        [
+            ("order_id", pa.string()),
+            ("customer_id", pa.string()),
+            ("ordered_at", TS),
+            ("order_date", pa.date32()),
+            ("total", MONEY),
+            ("discount", MONEY),
+            ("shipping", MONEY),
+            ("currency", pa.string()),
+            ("status", pa.string()),
+            ("is_cancelled", pa.bool_()),
+            ("channel", pa.string()),
+            ("coupon_code", pa.string()),
+        ]
+    ),
+    "order_lines": pa.schema(
+        [
+            ("order_id", pa.string()),
+            ("sku", pa.string()),
+            ("quantity", pa.int32()),
+            ("unit_price", MONEY),
+            ("unit_cost", MONEY),
+            ("product_name", pa.string()),
+            ("category", pa.string()),
+        ]
+    ),
+    "refunds": pa.schema(
+        [
+            ("refund_id", pa.string()),
+            ("order_id", pa.string()),
+            ("customer_id", pa.string()),
+            ("refunded_at", TS),
+            ("refund_date", pa.date32()),
+            ("amount", MONEY),
+            ("sku", pa.string()),
+            ("quantity", pa.int32()),
+            ("reason", pa.string()),
+        ]
+    ),
+    "events": pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("customer_id", pa.string()),
+            ("occurred_at", TS),
+            ("event_date", pa.date32()),
+            ("type", pa.string()),
+            ("session_id", pa.string()),
+            ("page", pa.string()),
+            ("product_sku", pa.string()),
+            ("duration_s", pa.float64()),
+            ("channel", pa.string()),
+        ]
+    ),
+    "reviews": pa.schema(
+        [
+            ("review_id", pa.string()),
+            ("customer_id", pa.string()),
+            ("created_at", TS),
+            ("created_date", pa.date32()),
+            ("rating", pa.int32()),
+            ("text", pa.string()),
+            ("sku", pa.string()),
+            ("order_id", pa.string()),
+            ("language", pa.string()),
+        ]
+    ),
+    "tickets": pa.schema(
+        [
+            ("ticket_id", pa.string()),
+            ("customer_id", pa.string()),
+            ("opened_at", TS),
+            ("opened_date", pa.date32()),
+            ("subject", pa.string()),
+            ("text", pa.string()),
+            ("channel", pa.string()),
+            ("first_response_at", TS),
+            ("resolved_at", TS),
+            ("csat", pa.int32()),
+            ("status", pa.string()),
+        ]
+    ),
+    "survey_responses": pa.schema(
+        [
+            ("response_id", pa.string()),
+            ("customer_id", pa.string()),
+            ("answered_at", TS),
+            ("answered_date", pa.date32()),
+            ("survey", pa.string()),
+            ("score", pa.int32()),
+            ("question", pa.string()),
+            ("text", pa.string()),
+            ("reason", pa.string()),
+        ]
+    ),
+}
+
+Timestamp = datetime | str
+Money = Decimal | str | int | float
+
+
+def to_utc(value: Timestamp) -> datetime:
+    """An aware datetime or ISO string (naive = UTC, trailing ``Z`` allowed) as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _money(value: Money | None) -> Decimal | None:
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+@dataclass
+class SnapshotRows:
+    """Rows of an analytics snapshot, written the way a test reads best; see the module docstring."""
+
+    timezone: str = "Europe/Moscow"
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    order_lines: list[dict[str, Any]] = field(default_factory=list)
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    tickets: list[dict[str, Any]] = field(default_factory=list)
+    survey_responses: list[dict[str, Any]] = field(default_factory=list)
+
+    def _stamp(self, value: Timestamp) -> tuple[datetime, date]:
+        """Naive UTC timestamp and local date, as the snapshot stores them."""
+        utc = to_utc(value)
+        return utc.replace(tzinfo=None), utc.astimezone(ZoneInfo(self.timezone)).date()
+
+    def _ensure_customer(self, customer_id: str) -> None:
+        if customer_id not in self.customers:
+            self.customers[customer_id] = {"customer_id": customer_id, "is_placeholder": False}
+
+    def customer(self, customer_id: str, **fields: Any) -> SnapshotRows:
+        """Add or update a customer; ``signup_at`` also fills ``signup_date``."""
+        row = self.customers.setdefault(customer_id, {"customer_id": customer_id, "is_placeholder": False})
+        if "signup_at" in fields and fields["signup_at"] is not None:
+            fields["signup_at"], fields["signup_date"] = self._stamp(fields["signup_at"])
+        row.update(fields)
+        return self
+
+    def order(
+        self,
+        order_id: str,
+        customer_id: str,
+        ordered_at: Timestamp,
+        total: Money,
+        *,
+        status: str = "completed",
+        discount: Money | None = None,
+        shipping: Money | None = None,
+        **fields: Any,
+    ) -> SnapshotRows:
+        """Add an order (``status='cancelled'`` for a cancelled one); other columns via keywords."""
+        self._ensure_customer(customer_id)
+        at, local = self._stamp(ordered_at)
+        self.orders.append(
+            {
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "ordered_at": at,
+                "order_date": local,
+                "total": _money(total),
+                "discount": _money(discount),
+                "shipping": _money(shipping),
+                "status": status,
+                "is_cancelled": status == "cancelled",
+                **fields,
+            }
+        )
+        return self
+
+    def line(
+        self,
+        order_id: str,
+        sku: str,
+        quantity: int,
+        unit_price: Money,
+        *,
+        unit_cost: Money | None = None,
+        **fields: Any,
+    ) -> SnapshotRows:
+        """Add an order line."""
+        self.order_lines.append(
+            {
+                "order_id": order_id,
+                "sku": sku,
+                "quantity": quantity,
+                "unit_price": _money(unit_price),
+                "unit_cost": _money(unit_cost),
+                **fields,
+            }
+        )
+        return self
+
+    def refund(
+        self, refund_id: str, order_id: str, refunded_at: Timestamp, amount: Money, **fields: Any
+    ) -> SnapshotRows:
+        """Add a refund of an order added before (its customer comes from the order)."""
+        owners = [o["customer_id"] for o in self.orders if o["order_id"] == order_id]
+        if not owners:
+            raise ValueError(f"refund {refund_id}: add order {order_id} first")
+        at, local = self._stamp(refunded_at)
+        self.refunds.append(
+            {
+                "refund_id": refund_id,
+                "order_id": order_id,
+                "customer_id": owners[0],
+                "refunded_at": at,
+                "refund_date": local,
+                "amount": _money(amount),
+                **fields,
+            }
+        )
+        return self
+
+    def event(
+        self, event_id: str, customer_id: str, occurred_at: Timestamp, type: str, **fields: Any
+    ) -> SnapshotRows:
+        """Add an event (visit, email_open, ...)."""
+        self._ensure_customer(customer_id)
+        at, local = self._stamp(occurred_at)
+        self.events.append(
+            {
+                "event_id": event_id,
+                "customer_id": customer_id,
+                "occurred_at": at,
+                "event_date": local,
+                "type": type,
+                **fields,
+            }
+        )
+        return self
+
+    def review(
+        self,
+        review_id: str,
+        customer_id: str,
+        created_at: Timestamp,
+        rating: int,
+        text: str = "",
+        **fields: Any,
+    ) -> SnapshotRows:
+        """Add a review (rating 1–5)."""
+        self._ensure_customer(customer_id)
+        at, local = self._stamp(created_at)
+        self.reviews.append(
+            {
+                "review_id": review_id,
+                "customer_id": customer_id,
+                "created_at": at,
+                "created_date": local,
+                "rating": rating,
+                "text": text,
+                **fields,
+            }
+        )
+        return self
+
+    def ticket(
+        self,
+        ticket_id: str,
+        customer_id: str,
+        opened_at: Timestamp,
+        subject: str = "",
+        text: str = "",
+        **fields: Any,
+    ) -> SnapshotRows:
+        """Add a support ticket; ``first_response_at``/``resolved_at`` accept the same forms as times."""
+        self._ensure_customer(customer_id)
+        at, local = self._stamp(opened_at)
+        for key in ("first_response_at", "resolved_at"):
+            if fields.get(key) is not None:
+                fields[key] = self._stamp(fields[key])[0]
+        self.tickets.append(
+            {
+                "ticket_id": ticket_id,
+                "customer_id": customer_id,
+                "opened_at": at,
+                "opened_date": local,
+                "subject": subject,
+                "text": text,
+                **fields,
+            }
+        )
+        return self
+
+    def survey(
+        self,
+        response_id: str,
+        customer_id: str,
+        answered_at: Timestamp,
+        survey: str,
+        score: int,
+        **fields: Any,
+    ) -> SnapshotRows:
+        """Add a survey answer (``survey`` = ``nps`` 0–10, ``csat`` 1–5, ``exit``, ...)."""
+        self._ensure_customer(customer_id)
+        at, local = self._stamp(answered_at)
+        self.survey_responses.append(
+            {
+                "response_id": response_id,
+                "customer_id": customer_id,
+                "answered_at": at,
+                "answered_date": local,
+                "survey": survey,
+                "score": score,
+                **fields,
+            }
+        )
+        return self
+
+    def arrow_tables(self) -> dict[str, pa.Table]:
+        """The eight snapshot tables as Arrow tables with the snapshot schema (empty ones included)."""
+        rows: dict[str, list[dict[str, Any]]] = {
+            "customers": list(self.customers.values()),
+            "orders": self.orders,
+            "order_lines": self.order_lines,
+            "refunds": self.refunds,
+            "events": self.events,
+            "reviews": self.reviews,
+            "tickets": self.tickets,
+            "survey_responses": self.survey_responses,
+        }
+        out: dict[str, pa.Table] = {}
+        for name in SNAPSHOT_TABLES:
+            schema = SNAPSHOT_SCHEMAS[name]
+            for row in rows[name]:
+                unknown = set(row) - set(schema.names)
+                if unknown:
+                    raise ValueError(f"{name}: unknown column(s) {sorted(unknown)}")
+            out[name] = pa.Table.from_pylist(
+                [{col: row.get(col) for col in schema.names} for row in rows[name]], schema=schema
+            )
+        return out
+
+
+def load_into(con: ibis.BaseBackend, rows: SnapshotRows) -> AnalyticsTables:
+    """Create the snapshot tables in an ibis connection and bind them."""
+    for name, table in rows.arrow_tables().items():
+        con.create_table(name, table, overwrite=True)
+    return AnalyticsTables.from_backend(con)
+
+
+def postgres_connect(url: str) -> ibis.BaseBackend:
+    """An ibis PostgreSQL connection for a ``pg_url`` (keeps its ``search_path`` option)."""
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    options = unquote(query["options"][0]) if "options" in query else None
+    schema = None
+    if options and "search_path=" in options:
+        schema = options.split("search_path=", 1)[1].split()[0]
+    return ibis.postgres.connect(
+        host=parsed.hostname,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.path.lstrip("/"),
+        schema=schema,
+        options=options,
+    )
+
+
+@dataclass
+class AnalyticsBackend:
+    """One backend under test: ``name`` ('duckdb' | 'postgres'), its ibis ``con`` and ``load(rows)``."""
+
+    name: str
+    con: ibis.BaseBackend
+
+    def load(self, rows: SnapshotRows) -> AnalyticsTables:
+        """Write ``rows`` as the snapshot tables (replacing earlier ones) and bind them."""
+        return load_into(self.con, rows)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def analytics_backend(request: pytest.FixtureRequest) -> Iterator[AnalyticsBackend]:
+    """Each analytics test runs once on DuckDB (in memory) and once on PostgreSQL (fresh schema)."""
+    if request.param == "duckdb":
+        con = ibis.duckdb.connect()
+    else:
+        con = postgres_connect(str(request.getfixturevalue("pg_url")))
+    try:
+        yield AnalyticsBackend(name=request.param, con=con)
+    finally:
+        con.disconnect()
+
+
+@pytest.fixture
+def snapshot_rows() -> SnapshotRows:
+    """A fresh, empty ``SnapshotRows`` (time zone Europe/Moscow)."""
+    return SnapshotRows()
+
+
+@pytest.fixture
+def make_rows() -> Callable[..., SnapshotRows]:
+    """A factory of fresh ``SnapshotRows``: ``make_rows()`` or ``make_rows(timezone="UTC")``."""
+    return SnapshotRows
+
+
+@pytest.fixture
+def duckdb_backend() -> Iterator[AnalyticsBackend]:
+    """DuckDB only, for property tests that run many examples (hypothesis) and for CLI tests."""
+    con = ibis.duckdb.connect()
+    try:
+        yield AnalyticsBackend(name="duckdb", con=con)
+    finally:
+        con.disconnect()
