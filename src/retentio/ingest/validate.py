@@ -194,8 +194,11 @@ def validate(raw: RawTable, spec: TableSpec, options: IngestOptions, tz: ZoneInf
 
     # Duplicate keys inside one file: the first good occurrence wins, later ones are rejected.
     key_cols = [typed[k] for k in spec.key]
-    key_frame = pd.DataFrame({k: c.to_pandas() for k, c in zip(spec.key, key_cols, strict=True)})
-    dup = key_frame.duplicated(keep="first").to_numpy() & ~bad
+    if len(spec.key) == 1 and pc.count_distinct(key_cols[0], mode="all").as_py() == n:
+        dup = np.zeros(n, bool)  # the common case, found with one hash pass
+    else:
+        key_frame = pd.DataFrame({k: c.to_pandas() for k, c in zip(spec.key, key_cols, strict=True)})
+        dup = key_frame.duplicated(keep="first").to_numpy() & ~bad
     if dup.any():
         good_first = key_frame[~bad].drop_duplicates(keep="first")
         first_index = {
