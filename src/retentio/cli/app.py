@@ -33,9 +33,6 @@ COMMAND_MODULES = (
     "retentio.cli.rfm",
     "retentio.cli.segments",
     "retentio.cli.journey",
-    "retentio.cli.clv",
-    "retentio.cli.churn",
-    "retentio.cli.recommend",
 )
 
 for _name in COMMAND_MODULES:
