@@ -142,7 +142,9 @@ def run_demo(
         for key in HEADLINE:
             counts = kpis.get("counts", {}).get(key, {})
             basis = ""
-            if "denominator" in counts and counts["denominator"] not in (None, 0):
+            if "customers" in counts:
+                basis = f"n = {counts['customers']:,}"
+            elif "denominator" in counts and counts["denominator"] not in (None, 0):
                 if isinstance(counts["numerator"], int):
                     basis = f"{counts['numerator']:,} / {counts['denominator']:,}"
                 else:  # money over a count: the count is what tells how solid it is
