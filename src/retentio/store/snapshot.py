@@ -256,28 +256,48 @@ def _to_arrow(values: list[Any], typ: pa.DataType) -> pa.Array:
     return pa.array(values, typ)
 
 
-def ensure_fresh(settings: Settings) -> None:
-    """Rebuild the snapshot if it is missing or behind the store."""
+def _store_version(settings: Settings) -> int:
     from sqlalchemy.orm import Session
 
     from retentio.store.db import data_version, engine_for, ensure_schema
 
     ensure_schema(settings)
     with Session(engine_for(settings)) as session:
-        store_version = data_version(session)
-    if snapshot_version(settings.snapshot_path) != store_version:
+        return data_version(session)
+
+
+def ensure_fresh(settings: Settings) -> None:
+    """Rebuild the snapshot if it is missing or behind the store."""
+    if snapshot_version(settings.snapshot_path) != _store_version(settings):
         rebuild(settings)
 
 
 def open_analytics(settings: Settings) -> Any:
-    """An ibis DuckDB connection over a fresh snapshot (read-only, so ingest can run beside it)."""
+    """An ibis DuckDB connection over a fresh snapshot (read-only, so ingest can run beside it).
+
+    The common path opens the file once and reads its stamp through the same connection; only a
+    missing or stale snapshot is rebuilt (then reopened).
+    """
     import ibis
 
+    store_version = _store_version(settings)
+    path = settings.snapshot_path
     try:
-        ensure_fresh(settings)
+        if path.exists():
+            con = ibis.duckdb.connect(database=str(path), read_only=True)
+            try:
+                row = con.con.execute(
+                    "SELECT value FROM _snapshot_meta WHERE key = 'data_version'"
+                ).fetchone()
+            except duckdb.Error:
+                row = None
+            if row is not None and int(row[0]) == store_version:
+                return con
+            con.disconnect()
+        rebuild(settings)
+        return ibis.duckdb.connect(database=str(path), read_only=True)
     except duckdb.IOException as exc:
         raise StoreError(f"the analytics snapshot is busy ({exc}); try again") from exc
-    return ibis.duckdb.connect(database=str(settings.snapshot_path), read_only=True)
 
 
 def initialise_empty(settings: Settings, version: int) -> None:
