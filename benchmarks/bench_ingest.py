@@ -121,14 +121,19 @@ def run_limit(root: Path, customers_csv: Path, rows: pa.Table, pg_schema: str | 
     url = f"{PG}?options=-csearch_path%3D{pg_schema}"
     with psycopg.connect(url) as conn:
         started = time.perf_counter()
-        with conn.cursor() as cursor, cursor.copy(f"COPY orders ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(f"COPY orders ({cols}) FROM STDIN WITH (FORMAT csv)") as copy,
+        ):
             copy.write(data)
         conn.commit()
         return time.perf_counter() - started
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--orders", type=int, default=200_000)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
@@ -147,14 +152,18 @@ def main() -> None:
             limit.append(run_limit(root, customers_csv, rows, schema))
         o, lim = statistics.median(ours), statistics.median(limit)
         results.append((label, o, lim))
-        print(f"{label}: ours {o:.2f} s ({args.orders / o:,.0f} rows/s), limit {lim:.2f} s "
-              f"({args.orders / lim:,.0f} rows/s), ratio {lim / o:.2f}", flush=True)
+        print(
+            f"{label}: ours {o:.2f} s ({args.orders / o:,.0f} rows/s), limit {lim:.2f} s "
+            f"({args.orders / lim:,.0f} rows/s), ratio {lim / o:.2f}",
+            flush=True,
+        )
     shutil.rmtree(root, ignore_errors=True)
     if schema := "bench_ingest":
         with psycopg.connect(PG, autocommit=True) as conn:
             conn.execute(f"drop schema if exists {schema} cascade")
     lines = [
-        f"### Ingest throughput ({args.orders:,} orders, {datetime.now():%Y-%m-%d}, median of {args.repeats})",
+        f"### Ingest throughput ({args.orders:,} orders, {datetime.now():%Y-%m-%d}, "
+        f"median of {args.repeats})",
         "",
         "| store | retentio ingest | rows/s | limit | limit rows/s | limit time / our time |",
         "| --- | ---: | ---: | --- | ---: | ---: |",

@@ -25,13 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_clv_pipeline import build_store  # noqa: E402
-
-from retentio.config import Settings  # noqa: E402
+from bench_clv_pipeline import build_store
+from retentio.config import Settings
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--home", type=Path, help="reuse or build in this RETENTIO_HOME")
@@ -57,7 +58,8 @@ def main() -> None:
         f"### `retentio kpi`, full year, end to end ({args.customers:,} customers, median of {args.runs})\n\n"
         "| runs (s) | median | goal |\n| --- | ---: | ---: |\n"
         f"| {', '.join(f'{t:.2f}' for t in times[1:])} | {median:.2f} s | < 3 s |\n\n"
-        f"S = {out['S']:,}, E = {out['E']:,}, N = {out['N']:,}, retention_rate = {out['retention_rate']:.4f}\n"
+        f"S = {out['S']:,}, E = {out['E']:,}, N = {out['N']:,}, "
+        f"retention_rate = {out['retention_rate']:.4f}\n"
     )
     print(text)
     if args.markdown:

@@ -17,6 +17,9 @@ def test_catalogues_have_the_same_keys_and_placeholders() -> None:
 
 
 def test_translate_formats_and_falls_back_to_english() -> None:
-    assert translate("demo.generating", "ru", customers=20000, seed=1) == "Создаём демо-магазин: 20,000 клиентов (seed 1)"
+    assert (
+        translate("demo.generating", "ru", customers=20000, seed=1)
+        == "Создаём демо-магазин: 20,000 клиентов (seed 1)"
+    )
     assert translate("kpi.churn_rate", "de") == "Churn rate"
     assert translate("kpi.churn_rate", "ru_RU") == "Отток"

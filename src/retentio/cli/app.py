@@ -25,6 +25,9 @@ COMMAND_MODULES = (
     "retentio.cli.rfm",
     "retentio.cli.segments",
     "retentio.cli.journey",
+    "retentio.cli.clv",
+    "retentio.cli.churn",
+    "retentio.cli.recommend",
 )
 # Commands whose module name differs from the command (everything else: retentio.cli.<command>).
 COMMAND_ALIASES = {"engagement": "retentio.cli.journey"}
@@ -39,7 +42,6 @@ def build_app(modules: tuple[str, ...] = COMMAND_MODULES) -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-
 
     @application.callback()
     def _group() -> None:

@@ -57,6 +57,69 @@ def _segments(settings: Settings, as_of: date) -> dict[str, Any]:
     }
 
 
+def _models(settings: Settings, quiet: bool) -> dict[str, Any]:
+    """Fit and score CLV (BG/NBD + Gamma-Gamma) and churn risk; list valuable customers at risk."""
+    from retentio.models.churn.store import score_and_store, train_and_save
+    from retentio.models.clv_service import run_clv
+
+    if not quiet:
+        console.print(translate("demo.models", settings.locale))
+    clv = run_clv(settings)
+    training, record = train_and_save(settings)
+    scored = score_and_store(settings, version=record.version)
+    pooled = training.report.get("pooled", {})
+    return {
+        "clv": clv.to_dict(),
+        "churn": {
+            "version": record.version,
+            "customers": scored.customers,
+            "high_risk": scored.high_risk,
+            "backtest": pooled,
+        },
+        "valuable_at_risk": _valuable_at_risk(settings, limit=5),
+    }
+
+
+def _valuable_at_risk(settings: Settings, limit: int) -> list[dict[str, Any]]:
+    """The customers with the highest CLV among those with churn risk >= 0.5, with their reasons."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session, aliased
+
+    from retentio.store.db import engine_for
+    from retentio.store.schema import CustomerScore
+
+    churn, value = aliased(CustomerScore), aliased(CustomerScore)
+    query = (
+        select(churn.customer_id, churn.churn_risk, value.clv, churn.reasons)
+        .join(value, (value.customer_id == churn.customer_id) & (value.model == "clv"))
+        .where(churn.model == "churn", churn.churn_risk >= 0.5)
+        .order_by(value.clv.desc(), churn.customer_id)
+        .limit(limit)
+    )
+    with Session(engine_for(settings)) as session:
+        rows = session.execute(query).all()
+    return [
+        {"customer_id": r[0], "churn_risk": r[1], "clv": r[2], "reasons": (r[3] or {}).get("reasons", [])}
+        for r in rows
+    ]
+
+
+def _print_models(models: dict[str, Any], lang: str) -> None:
+    table = Table(show_header=True, header_style="bold", title=translate("demo.at_risk", lang))
+    table.add_column(translate("common.customer", lang))
+    table.add_column("CLV", justify="right")
+    table.add_column(translate("common.churn_risk", lang), justify="right")
+    table.add_column(translate("common.reasons", lang))
+    for row in models["valuable_at_risk"]:
+        reasons = "; ".join(
+            translate(r["key"], lang, **r.get("values", {})) for r in row["reasons"][:2] if "key" in r
+        )
+        table.add_row(
+            row["customer_id"], _format_value("aov", row["clv"]), f"{row['churn_risk']:.0%}", reasons
+        )
+    console.print(table)
+
+
 def headline_period(last_order: date) -> tuple[date, date]:
     """The twelve full months up to the month of the last order (inclusive)."""
     end = date(last_order.year + (last_order.month == 12), last_order.month % 12 + 1, 1)
@@ -115,11 +178,13 @@ def run_demo(
     start, end = headline_period(last if isinstance(last, date) else last.date())
     kpis = compute_kpis(tables, start, end, settings.active_window_days)
     con.disconnect()
+    models = _models(settings, quiet)
     segments = _segments(settings, end)
     report = {
         "source": str(folder),
         "ingest": [asdict(s) for s in summaries],
         "kpis": kpis,
+        "models": models,
         "segments": segments,
     }
     if not quiet:
@@ -164,6 +229,7 @@ def run_demo(
         for item in segments["segments"]:
             seg_table.add_row(item["name"], f"{item['size']:,}")
         console.print(seg_table)
+        _print_models(models, lang)
         share = segments.get("share")
         if share is not None:
             console.print(translate("demo.segment_share", lang, share=share))

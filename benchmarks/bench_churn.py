@@ -1,0 +1,168 @@
+"""Churn model at scale: time to train (backtest + final model) and to score N customers.
+
+Generates a demo shop of ``--customers`` customers (or reuses ``--home`` if it already holds one),
+ingests it, then measures each stage of ``retentio churn train`` and ``retentio churn score``:
+
+- features per cutoff (Ibis → DuckDB) and the BG/NBD fit at each cutoff,
+- LightGBM fits of the backtest and of the final model,
+- scoring: features at the as-of date, calibrated probabilities, SHAP reasons, and writing
+  ``customer_scores`` (reported separately: the store write is I/O, not model time).
+
+It prints the timings and the backtest metrics next to the BG/NBD and RFM-recency baselines.
+
+    .venv/bin/python benchmarks/bench_churn.py                       # 20,000 customers
+    .venv/bin/python benchmarks/bench_churn.py --customers 100000 --home /tmp/shop100k --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _timed(label: str, timings: dict[str, float], fn: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
+    result = fn()
+    timings[label] = time.perf_counter() - started
+    print(f"  {label:<34} {timings[label]:8.2f} s", flush=True)
+    return result
+
+
+def prepare(home: Path, customers: int, seed: int, timings: dict[str, float]) -> Any:
+    """Settings of a store holding a generated shop (generated and ingested unless already there)."""
+    from retentio.config import Settings
+    from retentio.demo.generator import generate
+    from retentio.ingest import ingest_directory
+
+    settings = Settings(home=home)
+    marker = home / "bench-churn.json"
+    if marker.is_file() and json.loads(marker.read_text())["customers"] == customers:
+        print(f"reusing the store in {home}")
+        return settings
+    shop = home.parent / f"{home.name}-csv"
+    _timed("generate", timings, lambda: generate(shop, customers=customers, seed=seed))
+    _timed("ingest (all tables)", timings, lambda: ingest_directory(settings, shop))
+    marker.write_text(json.dumps({"customers": customers, "seed": seed}))
+    return settings
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from retentio.analytics.tables import AnalyticsTables
+    from retentio.models import registry
+    from retentio.models.churn.store import default_as_of, save_churn_model, score_tables
+    from retentio.models.churn.train import train_churn
+    from retentio.store.snapshot import open_analytics
+
+    timings: dict[str, float] = {}
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench-churn-")) / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    print(f"churn benchmark: {args.customers:,} customers, store {home}")
+    settings = prepare(home, args.customers, args.seed, timings)
+    tables = AnalyticsTables.from_backend(open_analytics(settings))
+
+    result = _timed(
+        "train (backtest + final)",
+        timings,
+        lambda: train_churn(
+            tables,
+            horizon_days=args.horizon_days,
+            origins=args.origins,
+            train_cutoffs=args.train_cutoffs,
+            train_step_days=args.train_step_days,
+            timezone=settings.timezone,
+            params={"num_threads": args.threads} if args.threads else None,
+        ),
+    )
+    inside = result.metadata["timings_s"]
+    timings["  of which features + BG/NBD + labels"] = inside["features"]
+    timings["  of which LightGBM fits"] = inside["lightgbm"]
+    record = save_churn_model(settings, result)
+
+    as_of: date = default_as_of(tables)
+    horizon = int(result.metadata["horizon_days"])
+    scored = _timed(
+        "score: features + predict",
+        timings,
+        lambda: score_tables(result.model, tables, as_of, horizon, settings.timezone),
+    )
+    reasons = _timed("score: reasons (SHAP → text)", timings, lambda: scored.reasons())
+    import pyarrow as pa
+
+    scores = pa.table(
+        {
+            "customer_id": pa.array(scored.frame["customer_id"].astype(str).tolist(), pa.string()),
+            "churn_risk": pa.array(scored.churn_risk, pa.float64()),
+        }
+    )
+    payload = [{"reasons": [r.to_dict() for r in rs]} for rs in reasons]
+    _timed(
+        "score: write customer_scores",
+        timings,
+        lambda: registry.write_scores(
+            settings,
+            "churn",
+            record.version,
+            registry.local_midnight(as_of, settings.timezone),
+            scores,
+            payload,
+        ),
+    )
+    pooled = result.report["pooled"]
+    summary = {
+        "customers_generated": args.customers,
+        "lightgbm_threads": args.threads or result.model.info["params"]["num_threads"],
+        "buyers_scored": len(scored.frame),
+        "training_rows_final": result.metadata["training_rows"],
+        "distinct_cutoffs": inside["cutoffs"],
+        "timings_s": timings,
+        "pooled": {
+            name: {k: pooled["scores"][name][k] for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift")}
+            for name in ("model", "bgnbd", "recency")
+        },
+        "pooled_churn_rate": pooled["churn_rate"],
+        "pooled_customers": pooled["customers"],
+        "mean_churn_risk": float(np.mean(scored.churn_risk)),
+    }
+    print("\nbacktest, pooled over origins (ROC AUC / PR AUC / Brier / top-decile lift):")
+    for name, values in summary["pooled"].items():
+        print(
+            f"  {name:<8} {values['roc_auc']:.4f} / {values['pr_auc']:.4f} / {values['brier']:.4f} / "
+            f"{values['top_decile_lift']:.3f}"
+        )
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--home", help="RETENTIO_HOME to build or reuse (default: a temporary directory)")
+    parser.add_argument("--horizon-days", type=int, default=90)
+    parser.add_argument("--origins", type=int, default=3)
+    parser.add_argument("--train-cutoffs", type=int, default=4)
+    parser.add_argument("--train-step-days", type=int, default=30)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="LightGBM threads (default: the model's own setting, 1; more only pays on an idle machine)",
+    )
+    parser.add_argument("--json", help="write the summary as JSON to this file")
+    args = parser.parse_args()
+    summary = run(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The model registry and the score store, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from retentio.config import Settings
+from retentio.errors import UserError
+from retentio.models import registry
+
+
+@pytest.fixture
+def settings(home: Path, store_url: str | None, tmp_path: Path) -> Settings:
+    """A store holding customers a, b and c (scores reference customers)."""
+    from retentio.ingest import ingest_file
+
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id\na\nb\nc\n", encoding="utf-8")
+    settings = Settings(home=home, database_url=store_url)
+    ingest_file(settings, "customers", path)
+    return settings
+
+
+def test_versions_count_up_and_load_by_version(settings: Settings) -> None:
+    as_of = datetime(2024, 5, 31, 21, 0, tzinfo=UTC)
+    first = registry.save_model(settings, "churn", {"model.txt": b"one"}, {"horizon_days": 90}, as_of=as_of)
+    second = registry.save_model(settings, "churn", {"model.txt": b"two"}, {"horizon_days": 60})
+    other = registry.save_model(settings, "clv", {"params.json": b"{}"}, {"kind": "bgnbd"})
+    assert (first.version, second.version, other.version) == (1, 2, 1)
+
+    latest = registry.load_model(settings, "churn")
+    assert latest.version == 2
+    assert latest.file("model.txt").read_bytes() == b"two"
+    assert latest.metadata["horizon_days"] == 60
+    older = registry.load_model(settings, "churn", version=1)
+    assert older.file("model.txt").read_bytes() == b"one"
+    assert older.as_of == as_of
+    assert {"python", "numpy", "lightgbm"} <= set(older.metadata["libraries"])
+    assert older.path == registry.models_dir(settings).resolve() / "churn" / "1"
+    assert [(r.name, r.version) for r in registry.list_models(settings)] == [
+        ("churn", 1),
+        ("churn", 2),
+        ("clv", 1),
+    ]
+
+    with pytest.raises(registry.ModelNotFound, match="version 3"):
+        registry.load_model(settings, "churn", version=3)
+    with pytest.raises(registry.ModelNotFound):
+        registry.load_model(settings, "nothing")
+    with pytest.raises(UserError):
+        registry.save_model(settings, "../escape", {}, {})
+    with pytest.raises(UserError):
+        registry.save_model(settings, "churn", {"../x": b""}, {})
+    with pytest.raises(TypeError):
+        registry.save_model(settings, "churn", {}, {"bad": object()})
+    assert registry.load_model(settings, "churn").version == 2  # failed saves left nothing behind
+
+
+def test_latest_scores_folds_models_into_one_row_per_customer(settings: Settings) -> None:
+    assert registry.latest_scores(settings).num_rows == 0
+    early = datetime(2024, 1, 1, tzinfo=UTC)
+    late = datetime(2024, 2, 1, tzinfo=UTC)
+    registry.write_scores(
+        settings,
+        "churn",
+        1,
+        early,
+        pa.table({"customer_id": ["a", "b"], "churn_risk": [0.9, 0.1]}),
+        reasons=[{"reasons": [{"key": "churn.reason.nps"}]}, None],
+    )
+    registry.write_scores(
+        settings,
+        "clv",
+        3,
+        late,
+        pa.table(
+            {
+                "customer_id": ["b", "c"],
+                "clv": [1500.0, 20.5],
+                "p_alive": [0.8, None],
+                "expected_purchases": [2.5, 0.1],
+                "next_order_at": pa.array([datetime(2024, 3, 1, 12), None], pa.timestamp("us")),
+            }
+        ),
+    )
+    table = registry.latest_scores(settings)
+    assert table.column_names == [
+        "customer_id",
+        "churn_risk",
+        "clv",
+        "p_alive",
+        "expected_purchases",
+        "next_order_at",
+    ]
+    rows = {r["customer_id"]: r for r in table.to_pylist()}
+    assert rows["a"] == {
+        "customer_id": "a",
+        "churn_risk": 0.9,
+        "clv": None,
+        "p_alive": None,
+        "expected_purchases": None,
+        "next_order_at": None,
+    }
+    assert rows["b"]["churn_risk"] == 0.1 and rows["b"]["clv"] == 1500.0 and rows["b"]["p_alive"] == 0.8
+    assert rows["b"]["next_order_at"] == datetime(2024, 3, 1, 12, tzinfo=UTC)
+    assert rows["c"]["p_alive"] is None and rows["c"]["churn_risk"] is None
+
+    # A new scoring of a model replaces its rows; a later CLV model overrides the older one's values.
+    registry.write_scores(settings, "churn", 2, late, pa.table({"customer_id": ["b"], "churn_risk": [0.4]}))
+    registry.write_scores(
+        settings,
+        "clv-mbg",
+        1,
+        datetime(2024, 3, 1, tzinfo=UTC),
+        pa.table({"customer_id": ["b"], "clv": [1700.0]}),
+    )
+    rows = {r["customer_id"]: r for r in registry.latest_scores(settings).to_pylist()}
+    assert set(rows) == {"b", "c"}  # customer a's old churn score is gone with its scoring
+    assert rows["b"]["churn_risk"] == 0.4 and rows["b"]["clv"] == 1700.0 and rows["b"]["p_alive"] == 0.8
+
+    with pytest.raises(UserError, match="one row per customer"):
+        registry.write_scores(
+            settings, "churn", 3, late, pa.table({"customer_id": ["a", "a"], "churn_risk": [1.0, 0.0]})
+        )
+    with pytest.raises(UserError, match="unknown score columns"):
+        registry.write_scores(settings, "churn", 3, late, pa.table({"customer_id": ["a"], "risk": [1.0]}))
