@@ -5,25 +5,22 @@
     .venv/bin/python benchmarks/bench_cohorts.py --full              # 1M customers, ~10M orders
     .venv/bin/python benchmarks/bench_cohorts.py --orders-parquet orders.parquet
 
-The data are built as in ``bench_summary.py``. Ours is the whole ``cohort_matrix`` call (queries
-plus the Python that shapes the rows); the hand-written SQL only returns the (cohort, k, customers)
-cells, so the comparison does not flatter us. Both are checked to give the same cells. Goal
-(issue #3): ≤ 1.5× the hand-written SQL. Prints a Markdown table.
+The data are built as in ``bench_summary.py`` (both use ``_data.py``). Ours is the whole
+``cohort_matrix`` call (queries plus the Python that shapes the rows); the hand-written SQL only
+returns the (cohort, k, customers) cells, so the comparison does not flatter us. Both are checked to
+give the same cells. Goal (issue #3): ≤ 1.5× the hand-written SQL. Prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from datetime import date
 from pathlib import Path
 
-import ibis
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_summary import best_of, build_database
+from _data import add_data_arguments, bench_database, best_of, print_results
 from retentio.analytics.cohorts import cohort_matrix
 from retentio.analytics.tables import AnalyticsTables
 
@@ -50,26 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--orders-per-customer", type=float, default=10.0)
-    parser.add_argument("--full", action="store_true", help="1M customers, ~10M orders")
-    parser.add_argument("--orders-parquet", type=Path, help="use these orders instead of synthetic ones")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="DuckDB threads (0 = DuckDB's default)")
+    add_data_arguments(parser)
     args = parser.parse_args(argv)
-    if args.full:
-        args.customers = 1_000_000
     rows: list[tuple[str, float, str]] = []
-    with tempfile.TemporaryDirectory(prefix="retentio-bench-") as tmp:
-        path = Path(tmp) / "bench.duckdb"
-        counts = build_database(
-            path, args.customers, args.orders_per_customer, args.seed, args.orders_parquet
-        )
-        con = ibis.duckdb.connect(str(path))
-        raw = con.con
-        if args.threads:
-            raw.execute(f"SET threads = {args.threads}")
+    with bench_database(args) as db:
+        counts, con, raw = db.counts, db.con, db.raw
         tables = AnalyticsTables.from_backend(con)
         for cumulative in (False, True):
             label = "cumulative" if cumulative else "per period"
@@ -103,15 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         t_revenue, _ = best_of(args.repeat, lambda: cohort_matrix(tables, "month", "revenue", as_of=AS_OF))
         rows.append(("monthly cohorts (revenue, net of refunds) — Ibis (ours)", t_revenue, "3 queries"))
-        con.disconnect()
-    print(
-        f"\n### Monthly cohort matrix, {counts['customers']:,} customers / {counts['orders']:,} orders "
-        f"(best of {args.repeat})\n"
-    )
-    print("| contender | seconds | notes |")
-    print("| --- | ---: | --- |")
-    for name, seconds, note in rows:
-        print(f"| {name} | {seconds:.3f} | {note} |")
+    print_results("Monthly cohort matrix", counts, args.repeat, rows)
     return 0
 
 

@@ -17,100 +17,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-import duckdb
-import ibis
 import numpy as np
 import pyarrow as pa
 
+from _data import add_data_arguments, bench_database, best_of, print_results
 from retentio.analytics.rfm import SegmentMap, rfm_table
 from retentio.analytics.summary import customer_summary
 from retentio.analytics.tables import AnalyticsTables
 
 CALIBRATION_END = date(2024, 9, 30)
 AS_OF = date(2024, 10, 1)  # RFM as-of = the day after calibration end: the same orders
-
-# Minimal columns for the snapshot tables the benchmark does not fill.
-EMPTY_TABLES = {
-    "customers": "customer_id VARCHAR, city VARCHAR, acquisition_channel VARCHAR, is_placeholder BOOLEAN",
-    "order_lines": "order_id VARCHAR, sku VARCHAR, quantity INTEGER, unit_price DECIMAL(18,2), "
-    "unit_cost DECIMAL(18,2)",
-    "events": "event_id VARCHAR, customer_id VARCHAR, occurred_at TIMESTAMP, event_date DATE, type VARCHAR",
-    "reviews": "review_id VARCHAR, customer_id VARCHAR, created_at TIMESTAMP, created_date DATE, "
-    "rating INTEGER",
-    "tickets": "ticket_id VARCHAR, customer_id VARCHAR, opened_at TIMESTAMP, opened_date DATE, csat INTEGER",
-    "survey_responses": "response_id VARCHAR, customer_id VARCHAR, answered_at TIMESTAMP, "
-    "answered_date DATE, survey VARCHAR, score INTEGER",
-}
-
-
-def build_database(
-    path: Path, customers: int, orders_per_customer: float, seed: int, orders_parquet: Path | None
-) -> dict[str, int]:
-    """Write orders and refunds (snapshot schema) into a DuckDB file; return row counts."""
-    con = duckdb.connect(str(path))
-    con.execute(f"SELECT setseed({(seed % 1000) / 1000})")
-    if orders_parquet is not None:
-        source = f"read_parquet('{orders_parquet}')"
-        columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-        date_expr = "order_date" if "order_date" in columns else "CAST(ordered_at AS DATE)"
-        at_expr = (
-            "CAST(ordered_at AS TIMESTAMP)" if "ordered_at" in columns else "CAST(order_date AS TIMESTAMP)"
-        )
-        id_expr = "CAST(order_id AS VARCHAR)" if "order_id" in columns else "'o' || row_number() OVER ()"
-        cancelled = "coalesce(status = 'cancelled', false)" if "status" in columns else "false"
-        con.execute(
-            f"""CREATE TABLE orders AS SELECT {id_expr} AS order_id,
-            CAST(customer_id AS VARCHAR) AS customer_id, {at_expr} AS ordered_at,
-            {date_expr} AS order_date, CAST(total AS DECIMAL(18,2)) AS total,
-            CAST(NULL AS DECIMAL(18,2)) AS discount, {cancelled} AS is_cancelled FROM {source}"""
-        )
-    else:
-        mean_extra = max(orders_per_customer - 1.0, 0.0)
-        con.execute(
-            f"""CREATE TABLE orders AS
-            WITH c AS (
-                SELECT i,
-                       1 + CAST(floor(-ln(1 - random()) * {mean_extra}) AS INTEGER) AS n,
-                       CAST(floor(random() * 640) AS INTEGER) AS first_offset,
-                       CAST(floor(random() * 400) AS INTEGER) AS span
-                FROM range({customers}) t(i)
-            ),
-            x AS (SELECT i, first_offset, span, unnest(range(n)) AS k FROM c)
-            SELECT 'o' || CAST(row_number() OVER () AS VARCHAR) AS order_id,
-                   'c' || lpad(CAST(i AS VARCHAR), 8, '0') AS customer_id,
-                   CAST(d AS TIMESTAMP) + to_seconds(CAST(floor(random() * 86400) AS BIGINT)) AS ordered_at,
-                   d AS order_date,
-                   CAST(round(1 + random() * 5000, 2) AS DECIMAL(18,2)) AS total,
-                   CAST(NULL AS DECIMAL(18,2)) AS discount,
-                   random() < 0.05 AS is_cancelled
-            FROM (SELECT *, DATE '2023-01-01' + first_offset
-                          + CASE WHEN k = 0 THEN 0 ELSE CAST(floor(random() * (span + 1)) AS INTEGER) END AS d
-                  FROM x)"""
-        )
-    con.execute(
-        """CREATE TABLE refunds AS
-        SELECT 'r' || order_id AS refund_id, order_id, customer_id,
-               ordered_at + INTERVAL 3 DAY AS refunded_at, order_date + 3 AS refund_date,
-               CAST(total / 2 AS DECIMAL(18,2)) AS amount
-        FROM orders WHERE hash(order_id) % 20 = 0"""
-    )
-    for name, columns in EMPTY_TABLES.items():
-        con.execute(f"CREATE TABLE {name} ({columns})")
-    counts = {
-        "customers": con.execute("SELECT count(DISTINCT customer_id) FROM orders").fetchone()[0],  # type: ignore[index]
-        "orders": con.execute("SELECT count(*) FROM orders").fetchone()[0],  # type: ignore[index]
-        "refunds": con.execute("SELECT count(*) FROM refunds").fetchone()[0],  # type: ignore[index]
-    }
-    con.close()
-    return counts
 
 
 def summary_sql(calibration_end: date, unit_days: float = 7.0) -> str:
@@ -160,16 +80,6 @@ def rfm_sql(as_of: date, segment_map: SegmentMap) -> str:
     FROM s"""
 
 
-def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
-    """Best wall time of ``repeat`` runs and the last result."""
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - started)
-    return best, result
-
-
 def same_values(left: pa.Table, right: pa.Table) -> bool:
     """Same rows and values, column by column, after sorting by customer (types may differ slightly)."""
     left, right = left.sort_by("customer_id"), right.sort_by("customer_id")
@@ -196,13 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--orders-per-customer", type=float, default=10.0)
-    parser.add_argument("--full", action="store_true", help="1M customers, ~10M orders")
-    parser.add_argument("--orders-parquet", type=Path, help="use these orders instead of synthetic ones")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="DuckDB threads (0 = DuckDB's default)")
+    add_data_arguments(parser)
     parser.add_argument(
         "--lifetimes-max-orders",
         type=int,
@@ -210,23 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         help="skip lifetimes above this many orders (it needs minutes and lots of memory)",
     )
     args = parser.parse_args(argv)
-    if args.full:
-        args.customers = 1_000_000
-    with tempfile.TemporaryDirectory(prefix="retentio-bench-") as tmp:
-        path = Path(tmp) / "bench.duckdb"
-        started = time.perf_counter()
-        counts = build_database(
-            path, args.customers, args.orders_per_customer, args.seed, args.orders_parquet
-        )
+    with bench_database(args) as db:
+        counts, con, raw = db.counts, db.con, db.raw
         print(
             f"data: {counts['customers']:,} customers, {counts['orders']:,} orders, {counts['refunds']:,} "
-            f"refunds (built in {time.perf_counter() - started:.1f} s)",
+            f"refunds (built in {db.build_seconds:.1f} s)",
             file=sys.stderr,
         )
-        con = ibis.duckdb.connect(str(path))
-        raw = con.con  # the same DuckDB connection for the hand-written SQL
-        if args.threads:
-            raw.execute(f"SET threads = {args.threads}")
         tables = AnalyticsTables.from_backend(con)
         segment_map = SegmentMap()
         rows: list[tuple[str, float, str]] = []
@@ -293,16 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             rows.append(("BTYD summary — lifetimes 0.11.3", float("nan"), "skipped (--lifetimes-max-orders)"))
-        con.disconnect()
 
-    print(
-        f"\n### Per-customer summary, {counts['customers']:,} customers / {counts['orders']:,} orders "
-        f"(best of {args.repeat})\n"
-    )
-    print("| contender | seconds | notes |")
-    print("| --- | ---: | --- |")
-    for name, seconds, note in rows:
-        print(f"| {name} | {seconds:.3f} | {note} |")
+    print_results("Per-customer summary", counts, args.repeat, rows)
     return 0
 
 

@@ -31,7 +31,7 @@ FULL = [
     ("Monthly cohort matrix", ["bench_cohorts.py", "--full", "--repeat", "3"]),
     ("CLV pipeline", ["bench_clv_pipeline.py", "--customers", "1000000"]),
     ("retentio kpi end to end", ["bench_kpi_cli.py", "--customers", "1000000", "--runs", "5"]),
-    ("Churn model", ["bench_churn.py", "--customers", "100000"]),
+    ("Churn model", ["bench_churn.py", "--customers", "50000"]),
 ]
 QUICK = [
     (

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from scipy import optimize
+from scipy.special import gammaln
 
 from retentio.errors import UserError
 from retentio.models import clv as btyd_clv
@@ -33,7 +35,6 @@ from retentio.models.clv_service.core import (
     spend_frequency_correlation,
 )
 from retentio.models.clv_service.evaluate import bucket_labels, holdout_accuracy, tracking_predicted
-from retentio.models.clv_service.spend import GroupedGammaGamma
 
 CALIBRATION_END = date(1997, 9, 30)
 
@@ -235,36 +236,74 @@ def _spend_cases(cdnow: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(repeat["frequency"].to_numpy(float), repeat["monetary"].to_numpy(float)), (x, spend)]
 
 
-def test_grouped_gamma_gamma_finds_the_same_maximum_as_gamma_gamma(cdnow: pd.DataFrame) -> None:
+def _per_customer_loglik(log_theta: np.ndarray, x: np.ndarray, m: np.ndarray) -> float:
+    """Note 025 eq. 4 summed customer by customer: the form ``GammaGamma`` groups by frequency."""
+    p, q, v = np.exp(log_theta)
+    px = p * x
+    return float(
+        np.sum(
+            gammaln(px + q)
+            - gammaln(px)
+            - gammaln(q)
+            + q * np.log(v)
+            + (px - 1.0) * np.log(m)
+            + px * np.log(x)
+            - (px + q) * np.log(v + x * m)
+        )
+    )
+
+
+def test_gamma_gamma_grouped_fit_is_the_maximum_of_the_per_customer_likelihood(cdnow: pd.DataFrame) -> None:
     for x, spend in _spend_cases(cdnow):
-        reference = GammaGamma().fit(x, spend)
-        grouped = GroupedGammaGamma().fit(x, spend)
-        assert grouped.loglik_ == pytest.approx(reference.loglik_, abs=1e-6)
-        for name in ("p", "q", "v"):
-            assert abs(grouped.params_[name] - reference.params_[name]) < 1e-3 * reference.se_[name]
-            assert grouped.se_[name] == pytest.approx(reference.se_[name], rel=1e-3)
-        assert grouped.expected_spend() == pytest.approx(reference.expected_spend(), rel=1e-6)
+        model = GammaGamma().fit(x, spend)
+        names = ("p", "q", "v")
+        log_theta = np.log([model.params_[n] for n in names])
+        assert model.loglik_ == pytest.approx(_per_customer_loglik(log_theta, x, spend), abs=1e-6)
+        # No point near the fit is higher on the per-customer likelihood.
+        res = optimize.minimize(
+            lambda t, x, m: -_per_customer_loglik(t, x, m),
+            log_theta,
+            args=(x, spend),
+            method="Nelder-Mead",
+            options={"xatol": 1e-9, "fatol": 1e-10, "maxiter": 2000},
+        )
+        assert -res.fun <= model.loglik_ + 1e-6
+        # Standard errors: the inverse of a finite-difference Hessian of the per-customer form.
+        h = 1e-4
+        hess = np.empty((3, 3))
+        for i in range(3):
+            for j in range(3):
+                ei, ej = np.eye(3)[i] * h, np.eye(3)[j] * h
+                hess[i, j] = (
+                    _per_customer_loglik(log_theta + ei + ej, x, spend)
+                    - _per_customer_loglik(log_theta + ei - ej, x, spend)
+                    - _per_customer_loglik(log_theta - ei + ej, x, spend)
+                    + _per_customer_loglik(log_theta - ei - ej, x, spend)
+                ) / (4 * h * h)
+        theta = np.exp(log_theta)
+        se = np.sqrt(np.diag(np.linalg.inv(-hess)) * theta**2)
+        for k, name in enumerate(names):
+            assert model.se_[name] == pytest.approx(se[k], rel=1e-3)
 
 
-def test_grouped_gamma_gamma_refuses_what_gamma_gamma_refuses() -> None:
+def test_gamma_gamma_refuses_non_repeat_buyers_and_weights_equal_repetition() -> None:
     with pytest.raises(ModelInputError, match="repeat buyers only"):
-        GroupedGammaGamma().fit([0, 1], [10.0, 12.0])
+        GammaGamma().fit([0, 1], [10.0, 12.0])
     with pytest.raises(ModelInputError, match="must be > 0"):
-        GroupedGammaGamma().fit([1, 2], [10.0, 0.0])
+        GammaGamma().fit([1, 2], [10.0, 0.0])
     # Weights equal repetition: distinct (x, m) rows with counts fit as the repeated rows do.
     rng = np.random.default_rng(2)
     x = rng.integers(1, 6, 3000).astype(float)
     spend = np.maximum(np.round(simulate.simulate_gamma_gamma(rng, x, 6.0, 4.0, 15.0)), 1.0)
     rows, counts = np.unique(np.column_stack([x, spend]), axis=0, return_counts=True)
     assert len(rows) < len(x) / 2
-    once = GroupedGammaGamma().fit(x, spend)
-    weighted = GroupedGammaGamma().fit(rows[:, 0], rows[:, 1], counts)
+    once = GammaGamma().fit(x, spend)
+    weighted = GammaGamma().fit(rows[:, 0], rows[:, 1], counts)
     for name in ("p", "q", "v"):
         assert weighted.params_[name] == pytest.approx(once.params_[name], rel=1e-6)
 
 
 def test_fitted_spend_model_saves_as_plain_gamma_gamma(cdnow_spend: GammaGamma) -> None:
-    assert isinstance(cdnow_spend, GroupedGammaGamma)
     state = model_state(cdnow_spend)
     assert state["class"] == "GammaGamma"
     restored = restore_model(json.loads(json.dumps(state)))

@@ -61,33 +61,17 @@ import ibis
 import ibis.expr.types as ir
 
 from retentio.analytics.periods import Period, month_start_of_index, period_index_expr
+from retentio.analytics.render import KPI_KEYS, MONEY_KPIS
 from retentio.analytics.stats import nps_interval, nps_score, wilson_interval
 from retentio.analytics.summary import CustomerIds, restrict_to_customers, valid_orders, valid_refunds
 from retentio.analytics.tables import AnalyticsTables
 from retentio.errors import UserError
 
+# KPI_KEYS and MONEY_KPIS (imported above) are defined once in render.py: the CLI imports that module
+# without ibis, which keeps command start-up fast.
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
-KPI_KEYS = (
-    "S",
-    "E",
-    "N",
-    "retention_rate",
-    "cohort_retention",
-    "churn_rate",
-    "repeat_purchase_rate",
-    "purchase_frequency",
-    "aov",
-    "net_revenue",
-    "net_profit_per_customer",
-    "nrr",
-    "revenue_churn",
-    "historical_clv",
-    "nps",
-    "csat",
-)
-MONEY_KPIS = frozenset({"aov", "net_revenue", "net_profit_per_customer", "historical_clv"})
 GROUP_DIMENSIONS = ("channel", "city", "tier", "cohort")
 LOYALTY_COST = "loyalty_cost"
 CAMPAIGN_COST = "campaign_cost"

@@ -97,6 +97,11 @@ def today_in(timezone: str) -> date:
     return datetime.now(ZoneInfo(timezone)).date()
 
 
+def as_of_or_today(text: str | None, timezone: str) -> date:
+    """The ``--as-of`` date given on the command line, or today in ``timezone`` when there is none."""
+    return parse_date(text, "--as-of") if text else today_in(timezone)
+
+
 def add_months(day: date, months: int) -> date:
     """The first day of the month ``months`` after the month of ``day`` (day of month is dropped)."""
     index = month_index(day) + months

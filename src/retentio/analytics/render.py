@@ -112,7 +112,9 @@ RATE_KPIS = (
     "revenue_churn",
     "csat",
 )
-KPI_ROWS = (
+# The one list of KPI keys (kpis.py imports it): defined here, not in kpis.py, because this module
+# must stay importable without ibis.
+KPI_KEYS = (
     "S",
     "E",
     "N",
@@ -130,14 +132,14 @@ KPI_ROWS = (
     "nps",
     "csat",
 )
-MONEY_ROWS = frozenset({"aov", "net_revenue", "net_profit_per_customer", "historical_clv"})
+MONEY_KPIS = frozenset({"aov", "net_revenue", "net_profit_per_customer", "historical_clv"})
 
 
 def fmt_kpi(key: str, value: Any) -> str:
     """One KPI value for reading."""
     if key in RATE_KPIS:
         return fmt_rate(value)
-    if key in MONEY_ROWS:
+    if key in MONEY_KPIS:
         return fmt_money(value)
     if key == "nps":
         return "–" if value is None else f"{value:.1f}"
@@ -150,7 +152,7 @@ def fmt_change(key: str, value: Any) -> str:
         return "–"
     if key in RATE_KPIS:
         return f"{100 * value:+.1f} pp"
-    if key in MONEY_ROWS:
+    if key in MONEY_KPIS:
         return f"{Decimal(value):+,.2f}"
     if isinstance(value, int):
         return f"{value:+,}"
@@ -173,7 +175,7 @@ def _interval_of(kpis: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
 
 def _kpi_csv_rows(kpis: Mapping[str, Any], group: Any = None) -> list[dict[str, Any]]:
     rows = []
-    for key in KPI_ROWS:
+    for key in KPI_KEYS:
         numerator, denominator = _kpi_numbers(kpis, key)
         interval = _interval_of(kpis, key)
         previous = kpis.get("previous", {})
@@ -223,7 +225,7 @@ def _fmt_counts(key: str, numerator: Any, denominator: Any) -> str:
         return ""
     if key in ("nrr", "revenue_churn"):
         return f"{fmt_money(numerator)} / {fmt_money(denominator)}"
-    if key in MONEY_ROWS:
+    if key in MONEY_KPIS:
         shown = fmt_money(numerator) if key != "net_revenue" else ""
         return f"{shown} / {fmt_number(denominator)}" if shown else ""
     return f"{fmt_number(numerator)} / {fmt_number(denominator)}"
@@ -247,7 +249,7 @@ def kpi_output(report: Mapping[str, Any], fmt: OutputFormat) -> str:
         table.add_column("KPI")
         for group in report["groups"]:
             table.add_column("(none)" if group["group"] is None else str(group["group"]), justify="right")
-        for key in KPI_ROWS:
+        for key in KPI_KEYS:
             table.add_row(key, *[fmt_kpi(key, group.get(key)) for group in report["groups"]])
         return render_table(table, width=max(120, 24 + 14 * len(report["groups"])))
     table = Table(title=title)
@@ -258,7 +260,7 @@ def kpi_output(report: Mapping[str, Any], fmt: OutputFormat) -> str:
         table.add_column("benchmark", justify="right")
         table.add_column("vs benchmark", justify="right")
     previous = report.get("previous", {})
-    for key in KPI_ROWS:
+    for key in KPI_KEYS:
         numerator, denominator = _kpi_numbers(report, key)
         cells = [
             key,

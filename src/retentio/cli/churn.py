@@ -14,7 +14,7 @@ from rich.table import Table
 
 from retentio.analytics.periods import parse_date
 from retentio.analytics.render import OutputFormat, jsonable, render_table, to_csv, to_json
-from retentio.cli.common import err_console, status
+from retentio.cli.common import FormatOption, LocaleOption, emit, err_console, status
 from retentio.config import Settings
 from retentio.i18n import translate
 
@@ -23,13 +23,8 @@ churn_app = typer.Typer(
     no_args_is_help=True,
 )
 
-FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
 VersionOption = Annotated[int | None, typer.Option("--version", help="Model version (default: the latest).")]
 SCORE_NAMES = ("model", "bgnbd", "recency")
-
-
-def _emit(text: str) -> None:
-    typer.echo(text, nl=not text.endswith("\n"))
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -75,14 +70,14 @@ def train_command(
             on_step=None if quiet else lambda message: err_console.print(f"  {message}"),
         )
     if output_format is OutputFormat.json:
-        _emit(to_json({"model": "churn", "version": record.version, **result.report}))
+        emit(to_json({"model": "churn", "version": record.version, **result.report}))
         return
     if output_format is OutputFormat.csv:
-        _emit(to_csv(list(_CSV_COLUMNS), _report_rows(result.report)))
+        emit(to_csv(list(_CSV_COLUMNS), _report_rows(result.report)))
         return
     lang = settings.locale
-    _emit(translate("churn.trained", lang, version=record.version, cutoff=result.report["cutoff"]))
-    _emit(render_table(_report_table(result.report, lang)))
+    emit(translate("churn.trained", lang, version=record.version, cutoff=result.report["cutoff"]))
+    emit(render_table(_report_table(result.report, lang)))
 
 
 @churn_app.command("score")
@@ -113,11 +108,11 @@ def score_command(
         "high_risk": summary.high_risk,
     }
     if output_format is OutputFormat.json:
-        _emit(to_json(data))
+        emit(to_json(data))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(list(data), [data]))
+        emit(to_csv(list(data), [data]))
     else:
-        _emit(
+        emit(
             translate(
                 "churn.scored",
                 settings.locale,
@@ -136,9 +131,7 @@ def explain_command(
     version: VersionOption = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Explain at this local date.")] = None,
     top: Annotated[int, typer.Option("--top", help="How many reasons to show.")] = 3,
-    locale: Annotated[
-        str | None, typer.Option("--locale", help="en or ru (default: RETENTIO_LOCALE).")
-    ] = None,
+    locale: LocaleOption = None,
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """The customer's churn risk and the top reasons behind it, in plain words."""
@@ -152,15 +145,15 @@ def explain_command(
     for reason in result["reasons"]:
         reason["text"] = render_reason(reason, lang)
     if output_format is OutputFormat.json:
-        _emit(to_json(result))
+        emit(to_json(result))
         return
     if output_format is OutputFormat.csv:
         rows = [
             {"customer_id": customer_id, "churn_risk": result["churn_risk"], **r} for r in result["reasons"]
         ]
-        _emit(to_csv(["customer_id", "churn_risk", "key", "text", "contribution"], rows))
+        emit(to_csv(["customer_id", "churn_risk", "key", "text", "contribution"], rows))
         return
-    _emit(
+    emit(
         translate(
             "churn.explain.header",
             lang,
@@ -171,9 +164,9 @@ def explain_command(
         )
     )
     if not result["reasons"]:
-        _emit(translate("churn.explain.none", lang))
+        emit(translate("churn.explain.none", lang))
     for reason in result["reasons"]:
-        _emit(f"  • {reason['text']}")
+        emit(f"  • {reason['text']}")
 
 
 _CSV_COLUMNS = ("origin", "score", "customers", "churn_rate", "roc_auc", "pr_auc", "brier", "top_decile_lift")
@@ -247,7 +240,7 @@ def report_command(version: VersionOption = None, output_format: FormatOption = 
     _, record = load_churn_model(settings, version)
     report = record.metadata["metrics"]
     if output_format is OutputFormat.json:
-        _emit(
+        emit(
             to_json(
                 {
                     "model": "churn",
@@ -260,12 +253,12 @@ def report_command(version: VersionOption = None, output_format: FormatOption = 
         )
         return
     if output_format is OutputFormat.csv:
-        _emit(to_csv(list(_CSV_COLUMNS), _report_rows(report)))
+        emit(to_csv(list(_CSV_COLUMNS), _report_rows(report)))
         return
     lang = settings.locale
-    _emit(translate("churn.report.version", lang, version=record.version, cutoff=report["cutoff"]))
-    _emit(render_table(_report_table(report, lang)))
-    _emit(render_table(_calibration_table(report, lang)))
+    emit(translate("churn.report.version", lang, version=record.version, cutoff=report["cutoff"]))
+    emit(render_table(_report_table(report, lang)))
+    emit(render_table(_calibration_table(report, lang)))
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ Thin commands over :mod:`retentio.models.clv_service`; JSON documents are the ``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from rich.table import Table
 
 from retentio.analytics.periods import parse_date
 from retentio.analytics.render import OutputFormat, fmt_money, render_table, to_csv, to_json
-from retentio.cli.common import status
+from retentio.cli.common import FormatOption, emit, status
 from retentio.config import Settings
 
 clv_app = typer.Typer(
@@ -24,7 +25,6 @@ clv_app = typer.Typer(
 )
 
 
-FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
 AsOfOption = Annotated[
     str | None,
     typer.Option(
@@ -38,10 +38,6 @@ DiscountOption = Annotated[
     float, typer.Option("--discount-rate", help="Discount rate per month (0.01 = 1 %).")
 ]
 UnitDaysOption = Annotated[float, typer.Option("--unit-days", help="Model time unit in days (7 = weeks).")]
-
-
-def _emit(text: str) -> None:
-    typer.echo(text, nl=not text.endswith("\n"))
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -164,11 +160,11 @@ def evaluate_command(
     ):
         report = evaluate_clv(tables, start, end, models=model, unit_days=unit_days)
     if output_format is OutputFormat.json:
-        _emit(to_json(report))
+        emit(to_json(report))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(list(_BUCKET_CSV), _bucket_rows(report)))
+        emit(to_csv(list(_BUCKET_CSV), _bucket_rows(report)))
     else:
-        _emit("".join(render_table(table) for table in _evaluate_tables(report)))
+        emit("".join(render_table(table) for table in _evaluate_tables(report)))
 
 
 # --- fit / score / run -----------------------------------------------------------------------------
@@ -246,6 +242,31 @@ def _fit_csv_rows(fit: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _fit_or_run(
+    service: Callable[..., Any],
+    message: str,
+    as_of: str | None,
+    model: str,
+    horizon_months: int,
+    discount_rate: float,
+    unit_days: float,
+    output_format: OutputFormat,
+) -> dict[str, Any]:
+    """Call ``fit_clv`` or ``run_clv`` (same options) under a spinner; the result's ``to_dict()``."""
+    settings = Settings.from_env()
+    with status(message, enabled=output_format is OutputFormat.table):
+        result = service(
+            settings,
+            _as_of(as_of),
+            model,
+            horizon_months=horizon_months,
+            discount_rate=discount_rate,
+            unit_days=unit_days,
+        )
+    data: dict[str, Any] = result.to_dict()
+    return data
+
+
 @clv_app.command("fit")
 def fit_command(
     as_of: AsOfOption = None,
@@ -258,23 +279,22 @@ def fit_command(
     """Fit the transaction model and Gamma-Gamma and save them as a new version of the model "clv"."""
     from retentio.models.clv_service.service import fit_clv
 
-    settings = Settings.from_env()
-    with status("fitting the CLV model", enabled=output_format is OutputFormat.table):
-        result = fit_clv(
-            settings,
-            _as_of(as_of),
-            model,
-            horizon_months=horizon_months,
-            discount_rate=discount_rate,
-            unit_days=unit_days,
-        )
-    data = result.to_dict()
+    data = _fit_or_run(
+        fit_clv,
+        "fitting the CLV model",
+        as_of,
+        model,
+        horizon_months,
+        discount_rate,
+        unit_days,
+        output_format,
+    )
     if output_format is OutputFormat.json:
-        _emit(to_json(data))
+        emit(to_json(data))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(["model", "parameter", "estimate", "se"], _fit_csv_rows(data)))
+        emit(to_csv(["model", "parameter", "estimate", "se"], _fit_csv_rows(data)))
     else:
-        _emit(_fit_table(data))
+        emit(_fit_table(data))
 
 
 @clv_app.command("score")
@@ -293,11 +313,11 @@ def score_command(
         summary = score_clv(settings, version, _as_of(as_of))
     data = summary.to_dict()
     if output_format is OutputFormat.json:
-        _emit(to_json(data))
+        emit(to_json(data))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(list(_SCORE_CSV), [data]))
+        emit(to_csv(list(_SCORE_CSV), [data]))
     else:
-        _emit(_score_text(data))
+        emit(_score_text(data))
 
 
 @clv_app.command("run")
@@ -312,23 +332,15 @@ def run_command(
     """Fit, save and score in one go (fit then score on one read of the data)."""
     from retentio.models.clv_service.service import run_clv
 
-    settings = Settings.from_env()
-    with status("fitting and scoring", enabled=output_format is OutputFormat.table):
-        result = run_clv(
-            settings,
-            _as_of(as_of),
-            model,
-            horizon_months=horizon_months,
-            discount_rate=discount_rate,
-            unit_days=unit_days,
-        )
-    data = result.to_dict()
+    data = _fit_or_run(
+        run_clv, "fitting and scoring", as_of, model, horizon_months, discount_rate, unit_days, output_format
+    )
     if output_format is OutputFormat.json:
-        _emit(to_json(data))
+        emit(to_json(data))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(list(_SCORE_CSV), [data["score"]]))
+        emit(to_csv(list(_SCORE_CSV), [data["score"]]))
     else:
-        _emit(_fit_table(data["fit"]) + _score_text(data["score"]))
+        emit(_fit_table(data["fit"]) + _score_text(data["score"]))
 
 
 def register(app: typer.Typer) -> None:

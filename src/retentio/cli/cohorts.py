@@ -11,14 +11,14 @@ from retentio.analytics import render
 from retentio.analytics.cohorts import cohort_matrix
 from retentio.analytics.lifecycle import lifecycle
 from retentio.analytics.periods import (
+    as_of_or_today,
     check_unit,
     parse_date,
     period_index,
     period_start_of_index,
-    today_in,
 )
 from retentio.analytics.render import OutputFormat
-from retentio.cli.common import status
+from retentio.cli.common import AsOfOption, FormatOption, SegmentOption, status
 from retentio.config import Settings
 
 LIFECYCLE_DEFAULT_PERIODS = 12
@@ -51,19 +51,13 @@ def cohorts_command(
         typer.Option("--from", help="Cohorts (or lifecycle periods) from this local date (YYYY-MM-DD)."),
     ] = None,
     end: Annotated[str | None, typer.Option("--to", help="... up to this local date, exclusive.")] = None,
-    segment: Annotated[
-        str | None, typer.Option("--segment", help="Only the current members of this rule segment.")
-    ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Ignore data from this local date on (default: today).")
-    ] = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = (
-        OutputFormat.table
-    ),
+    segment: SegmentOption = None,
+    as_of: AsOfOption = None,
+    output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Cohort retention matrix by month or week of first order (cells not over yet are flagged)."""
     settings = Settings.from_env()
-    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    as_of_date = as_of_or_today(as_of, settings.timezone)
     start_date = parse_date(start, "--from") if start else None
     end_date = parse_date(end, "--to") if end else None
     unit = check_unit(by)

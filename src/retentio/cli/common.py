@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -21,16 +21,27 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from retentio.analytics.render import OutputFormat
 from retentio.config import Settings
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
+# Options several commands share (same flag, same help).
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="Ignore data from this local date on (default: today).")
+]
+SegmentOption = Annotated[
+    str | None, typer.Option("--segment", help="Only the current members of this rule segment.")
+]
+LocaleOption = Annotated[str | None, typer.Option("--locale", help="en or ru (default: RETENTIO_LOCALE).")]
+
+
+def emit(text: str) -> None:
+    """Print ``text`` on stdout, adding a newline only if it does not end with one."""
+    typer.echo(text, nl=not text.endswith("\n"))
 
 
 def settings() -> Settings:

@@ -20,12 +20,12 @@ from retentio.analytics.engagement import (
     rule_groups,
 )
 from retentio.analytics.journey import FUNNEL_STEPS, JourneyFunnel, journey_funnel
-from retentio.analytics.periods import parse_date, resolve_period, today_in
+from retentio.analytics.periods import as_of_or_today, parse_date, resolve_period
 from retentio.analytics.render import OutputFormat, fmt_number, fmt_rate, render_table, to_csv, to_json
+from retentio.cli.common import AsOfOption, FormatOption
 from retentio.config import Settings
 from retentio.errors import UserError
 
-FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
 JOURNEY_BY = ("channel",)
 ENGAGEMENT_BY = ("none", "channel", "rfm", "segment")
 
@@ -64,7 +64,7 @@ def journey_command(
     settings = Settings.from_env()
     if by is not None and by not in JOURNEY_BY:
         raise UserError(f"--by {by!r}: use {', '.join(JOURNEY_BY)}")
-    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    as_of_date = as_of_or_today(as_of, settings.timezone)
     chosen_steps = tuple(steps.split(",")) if steps else FUNNEL_STEPS
     tables = render.open_tables(settings)
     funnel = journey_funnel(
@@ -137,9 +137,7 @@ def engagement_command(
         str | None, typer.Option("--period", help="month, quarter or year (with --last).")
     ] = None,
     last: Annotated[int | None, typer.Option("--last", help="The N most recent complete periods.")] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Ignore data from this local date on (default: today).")
-    ] = None,
+    as_of: AsOfOption = None,
     by: Annotated[
         str,
         typer.Option(
@@ -154,7 +152,7 @@ def engagement_command(
     settings = Settings.from_env()
     if by not in ENGAGEMENT_BY:
         raise UserError(f"--by {by!r}: use one of {', '.join(ENGAGEMENT_BY)}")
-    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    as_of_date = as_of_or_today(as_of, settings.timezone)
     chosen = resolve_period(
         _optional_date(start, "--from"), _optional_date(end, "--to"), period, last, as_of_date
     )

@@ -8,9 +8,9 @@ import typer
 
 from retentio.analytics import render
 from retentio.analytics.kpis import compute_kpis, parse_benchmarks
-from retentio.analytics.periods import parse_date, resolve_period, today_in
+from retentio.analytics.periods import as_of_or_today, parse_date, resolve_period
 from retentio.analytics.render import OutputFormat
-from retentio.cli.common import status
+from retentio.cli.common import AsOfOption, FormatOption, SegmentOption, status
 from retentio.config import Settings
 
 
@@ -27,12 +27,8 @@ def kpi_command(
     last: Annotated[
         int | None, typer.Option("--last", help="The N most recent complete periods before --as-of.")
     ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Ignore data from this local date on (default: today).")
-    ] = None,
-    segment: Annotated[
-        str | None, typer.Option("--segment", help="Only the current members of this rule segment.")
-    ] = None,
+    as_of: AsOfOption = None,
+    segment: SegmentOption = None,
     by: Annotated[
         str | None, typer.Option("--by", help="One KPI set per channel, city, tier or cohort.")
     ] = None,
@@ -44,13 +40,11 @@ def kpi_command(
         list[str] | None,
         typer.Option("--benchmark", help="A reference value to compare with, e.g. retention_rate=0.35."),
     ] = None,
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = (
-        OutputFormat.table
-    ),
+    output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Retention KPIs for [from, to) in local dates (DESIGN §4), against the previous period."""
     settings = Settings.from_env()
-    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    as_of_date = as_of_or_today(as_of, settings.timezone)
     chosen = resolve_period(
         parse_date(start, "--from") if start else None,
         parse_date(end, "--to") if end else None,

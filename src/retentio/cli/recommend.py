@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from retentio.analytics.periods import parse_date
 from retentio.analytics.render import OutputFormat, render_table, to_csv, to_json
-from retentio.cli.common import status
+from retentio.cli.common import FormatOption, LocaleOption, emit, status
 from retentio.config import Settings
 from retentio.i18n import translate
 
@@ -42,14 +42,9 @@ recommend_app = typer.Typer(
     no_args_is_help=True,
 )
 
-FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
 ModelOption = Annotated[
     ModelKind, typer.Option("--model", help="cooccurrence (co-purchases) or als (matrix factorisation).")
 ]
-
-
-def _emit(text: str) -> None:
-    typer.echo(text, nl=not text.endswith("\n"))
 
 
 @recommend_app.command("for")
@@ -57,9 +52,7 @@ def for_command(
     customer_id: Annotated[str, typer.Argument(help="The customer to recommend to.")],
     n: Annotated[int, typer.Option("--n", help="How many products.")] = 5,
     model: ModelOption = ModelKind.cooccurrence,
-    locale: Annotated[
-        str | None, typer.Option("--locale", help="en or ru (default: RETENTIO_LOCALE).")
-    ] = None,
+    locale: LocaleOption = None,
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Top-N products for one customer, each with the reason it was picked."""
@@ -71,7 +64,7 @@ def for_command(
         service = service_for(settings, model.value, locale=lang)
         picks = service.recommend(customer_id, n)
     if output_format is OutputFormat.json:
-        _emit(
+        emit(
             to_json(
                 {"customer_id": customer_id, "model": model.value, "version": service.version, "items": picks}
             )
@@ -79,7 +72,7 @@ def for_command(
         return
     if output_format is OutputFormat.csv:
         rows = [{"customer_id": customer_id, "rank": i + 1, **p} for i, p in enumerate(picks)]
-        _emit(to_csv(["customer_id", "rank", "sku", "product_name", "category", "score", "reason"], rows))
+        emit(to_csv(["customer_id", "rank", "sku", "product_name", "category", "score", "reason"], rows))
         return
     table = Table(title=translate("recommend.title", lang, customer=customer_id, model=model.value))
     table.add_column("#", justify="right")
@@ -89,7 +82,7 @@ def for_command(
         )
     for i, pick in enumerate(picks):
         table.add_row(str(i + 1), pick["sku"], pick["product_name"], f"{pick['score']:.3f}", pick["reason"])
-    _emit(render_table(table))
+    emit(render_table(table))
 
 
 @recommend_app.command("train")
@@ -106,12 +99,12 @@ def train_command(
     data = {"model": model.value, "version": record.version, **record.metadata}
     data.pop("libraries", None)
     if output_format is OutputFormat.json:
-        _emit(to_json(data))
+        emit(to_json(data))
     elif output_format is OutputFormat.csv:
         flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
-        _emit(to_csv(list(flat), [flat]))
+        emit(to_csv(list(flat), [flat]))
     else:
-        _emit(
+        emit(
             translate(
                 "recommend.trained",
                 settings.locale,
@@ -151,11 +144,11 @@ def evaluate_command(
         result = time_split_evaluation(tables, day, test_days, k)
     metrics = (f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}")
     if output_format is OutputFormat.json:
-        _emit(to_json(result))
+        emit(to_json(result))
         return
     if output_format is OutputFormat.csv:
         rows = [{"model": name, **result["models"][name]} for name in MODELS]
-        _emit(to_csv(["model", *metrics], rows))
+        emit(to_csv(["model", *metrics], rows))
         return
     lang = settings.locale
     table = Table(
@@ -174,7 +167,7 @@ def evaluate_command(
         table.add_row(
             translate(f"recommend.model.{name}", lang), *(_fmt(result["models"][name][m]) for m in metrics)
         )
-    _emit(render_table(table))
+    emit(render_table(table))
 
 
 def register(app: typer.Typer) -> None:

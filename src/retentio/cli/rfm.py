@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from retentio.analytics import render
-from retentio.analytics.periods import parse_date, today_in
+from retentio.analytics.periods import as_of_or_today
 from retentio.analytics.render import OutputFormat
 from retentio.analytics.rfm import load_segment_map, rfm_report
-from retentio.cli.common import status
+from retentio.cli.common import SegmentOption, status
 from retentio.config import Settings
 
 
@@ -24,9 +24,7 @@ def rfm_command(
         Path | None,
         typer.Option("--segment-map", help="YAML or JSON rules naming the (R, FM) cells."),
     ] = None,
-    segment: Annotated[
-        str | None, typer.Option("--segment", help="Only the current members of this rule segment.")
-    ] = None,
+    segment: SegmentOption = None,
     output_format: Annotated[
         OutputFormat,
         typer.Option("--format", help="table (segment summary), json or csv (one row per customer)."),
@@ -34,7 +32,7 @@ def rfm_command(
 ) -> None:
     """Recency, frequency and monetary scores 1–5 and the 11 named RFM segments."""
     settings = Settings.from_env()
-    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    as_of_date = as_of_or_today(as_of, settings.timezone)
     mapping = load_segment_map(segment_map) if segment_map else None
     with status("scoring customers…"):
         tables = render.open_tables(settings)

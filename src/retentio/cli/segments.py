@@ -21,17 +21,16 @@ from sqlalchemy.orm import Session
 from retentio.analytics import render
 from retentio.analytics import segments as service
 from retentio.analytics.features import FEATURES
-from retentio.analytics.periods import parse_date, today_in
+from retentio.analytics.periods import as_of_or_today
 from retentio.analytics.render import OutputFormat, fmt_number, fmt_rate, render_table, to_csv, to_json
 from retentio.analytics.rules import RuleError, parse_rule
+from retentio.cli.common import FormatOption, emit
 from retentio.config import Settings
 
 segments_app = typer.Typer(
     help="Rule segments (e.g. VIP: aov > 5000 and orders >= 5): define, refresh, members, history.",
     no_args_is_help=True,
 )
-
-FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
 
 
 @contextmanager
@@ -66,10 +65,6 @@ def _share_line(share: service.Share) -> str:
     return f"{counts} ({fmt_rate(share.share)}) in at least one segment\n"
 
 
-def _emit(text: str) -> None:
-    typer.echo(text, nl=not text.endswith("\n"))
-
-
 @segments_app.command("create")
 def create_command(
     name: Annotated[str, typer.Argument(help="Segment name, e.g. vip.")],
@@ -82,9 +77,9 @@ def create_command(
     with _rule_errors(), _store(settings) as session:
         info = service.create_segment(session, name, rule, description)
     if output_format is OutputFormat.table:
-        _emit(f"segment {info.name!r} created; run 'retentio segments refresh' to fill it")
+        emit(f"segment {info.name!r} created; run 'retentio segments refresh' to fill it")
     else:
-        _emit(_records_output([info.as_dict()], output_format, "segment"))
+        emit(_records_output([info.as_dict()], output_format, "segment"))
 
 
 @segments_app.command("check")
@@ -99,7 +94,7 @@ def check_command(
     settings = Settings.from_env()
     with _rule_errors():
         parse_rule(rule)
-    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    as_of_date = as_of_or_today(as_of, settings.timezone)
     tables = render.open_tables(settings)
     members, customers = service.evaluate_segments(tables, as_of_date, {"rule": rule})
     matching = len(members["rule"])
@@ -112,9 +107,9 @@ def check_command(
         "share": share,
     }
     if output_format is OutputFormat.table:
-        _emit(f"{matching:,} of {customers:,} customers match ({fmt_rate(share)}) as of {as_of_date}")
+        emit(f"{matching:,} of {customers:,} customers match ({fmt_rate(share)}) as of {as_of_date}")
     else:
-        _emit(_records_output([result], output_format, "check"))
+        emit(_records_output([result], output_format, "check"))
 
 
 @segments_app.command("list")
@@ -125,9 +120,9 @@ def list_command(output_format: FormatOption = OutputFormat.table) -> None:
         infos = [i.as_dict() for i in service.list_segments(session)]
         share = service.store_share(session)
     if output_format is OutputFormat.json:
-        _emit(to_json({"segments": infos, **share.as_dict()}))
+        emit(to_json({"segments": infos, **share.as_dict()}))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(("name", "size", "rule", "description", "created_at", "refreshed_at"), infos))
+        emit(to_csv(("name", "size", "rule", "description", "created_at", "refreshed_at"), infos))
     else:
         table = Table(title="Segments")
         for column in ("name", "size", "rule", "refreshed"):
@@ -136,7 +131,7 @@ def list_command(output_format: FormatOption = OutputFormat.table) -> None:
             table.add_row(
                 info["name"], fmt_number(info["size"]), info["rule"], _local(info["refreshed_at"], settings)
             )
-        _emit(render_table(table) + _share_line(share))
+        emit(render_table(table) + _share_line(share))
 
 
 @segments_app.command("show")
@@ -150,9 +145,9 @@ def show_command(
         info = service.segment_info(session, name)
         history = [p.as_dict() for p in service.size_history(session, name)]
     if output_format is OutputFormat.json:
-        _emit(to_json({**info.as_dict(), "history": history}))
+        emit(to_json({**info.as_dict(), "history": history}))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(("at", "size", "entered", "left"), history))
+        emit(to_csv(("at", "size", "entered", "left"), history))
     else:
         lines = [
             f"segment:     {info.name}",
@@ -171,7 +166,7 @@ def show_command(
                 fmt_number(point["entered"]),
                 fmt_number(point["left"]),
             )
-        _emit("\n".join(lines) + "\n" + render_table(table))
+        emit("\n".join(lines) + "\n" + render_table(table))
 
 
 @segments_app.command("refresh")
@@ -186,13 +181,13 @@ def refresh_command(
 ) -> None:
     """Re-evaluate segments and record who entered and who left (idempotent for the same as-of)."""
     settings = Settings.from_env()
-    as_of_date = parse_date(as_of, "--as-of") if as_of else today_in(settings.timezone)
+    as_of_date = as_of_or_today(as_of, settings.timezone)
     result = service.refresh_all(settings, as_of_date, segment or None)
     data = result.as_dict()
     if output_format is OutputFormat.json:
-        _emit(to_json(data))
+        emit(to_json(data))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(("name", "size", "entered", "left"), data["segments"]))
+        emit(to_csv(("name", "size", "entered", "left"), data["segments"]))
     else:
         table = Table(title=f"Segments as of {as_of_date}")
         for column in ("name", "size", "entered", "left"):
@@ -204,7 +199,7 @@ def refresh_command(
                 fmt_number(change["entered"]),
                 fmt_number(change["left"]),
             )
-        _emit(render_table(table) + _share_line(result.coverage))
+        emit(render_table(table) + _share_line(result.coverage))
 
 
 @segments_app.command("members")
@@ -219,12 +214,12 @@ def members_command(
         rows = service.member_rows(session, name)
     if out is not None:
         count = service.write_members_csv(rows, out)
-        _emit(f"{count:,} members of {name!r} written to {out}")
+        emit(f"{count:,} members of {name!r} written to {out}")
         return
     if output_format is OutputFormat.json:
-        _emit(to_json({"segment": name, "members": rows}))
+        emit(to_json({"segment": name, "members": rows}))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(service.MEMBER_COLUMNS, rows))
+        emit(to_csv(service.MEMBER_COLUMNS, rows))
     else:
         table = Table(title=f"{name}: {len(rows):,} members")
         for column in service.MEMBER_COLUMNS:
@@ -237,7 +232,7 @@ def members_command(
                 row["last_name"] or "",
                 _local(row["entered_at"], settings),
             )
-        _emit(render_table(table))
+        emit(render_table(table))
 
 
 @segments_app.command("history")
@@ -251,9 +246,9 @@ def history_command(
     with _store(settings) as session:
         intervals = [i.as_dict() for i in service.membership_history(session, name, customer)]
     if output_format is OutputFormat.json:
-        _emit(to_json({"segment": name, "intervals": intervals}))
+        emit(to_json({"segment": name, "intervals": intervals}))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(("customer_id", "entered_at", "left_at"), intervals))
+        emit(to_csv(("customer_id", "entered_at", "left_at"), intervals))
     else:
         table = Table(title=f"{name}: {len(intervals):,} stays")
         for column in ("customer_id", "entered", "left"):
@@ -264,7 +259,7 @@ def history_command(
                 _local(interval["entered_at"], settings),
                 _local(interval["left_at"], settings),
             )
-        _emit(render_table(table))
+        emit(render_table(table))
 
 
 @segments_app.command("delete")
@@ -273,7 +268,7 @@ def delete_command(name: Annotated[str, typer.Argument(help="Segment name.")]) -
     settings = Settings.from_env()
     with _store(settings) as session:
         service.delete_segment(session, name)
-    _emit(f"segment {name!r} deleted")
+    emit(f"segment {name!r} deleted")
 
 
 @segments_app.command("init-defaults")
@@ -283,13 +278,13 @@ def init_defaults_command(output_format: FormatOption = OutputFormat.table) -> N
     with _store(settings) as session:
         created = service.init_default_segments(session)
     if output_format is OutputFormat.json:
-        _emit(to_json({"created": created}))
+        emit(to_json({"created": created}))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(("name",), [{"name": n} for n in created]))
+        emit(to_csv(("name",), [{"name": n} for n in created]))
     elif created:
-        _emit(f"created {', '.join(created)}; run 'retentio segments refresh' to fill them")
+        emit(f"created {', '.join(created)}; run 'retentio segments refresh' to fill them")
     else:
-        _emit("the default segments exist already")
+        emit("the default segments exist already")
 
 
 @segments_app.command("features")
@@ -299,16 +294,16 @@ def features_command(output_format: FormatOption = OutputFormat.table) -> None:
         {"name": f.name, "type": f.type.value, "description": f.description} for f in FEATURES.values()
     ]
     if output_format is OutputFormat.json:
-        _emit(to_json({"features": rows}))
+        emit(to_json({"features": rows}))
     elif output_format is OutputFormat.csv:
-        _emit(to_csv(("name", "type", "description"), rows))
+        emit(to_csv(("name", "type", "description"), rows))
     else:
         table = Table(title="Features for segment rules")
         for column in ("name", "type", "description"):
             table.add_column(column)
         for row in rows:
             table.add_row(row["name"], row["type"], row["description"])
-        _emit(render_table(table))
+        emit(render_table(table))
 
 
 def _records_output(records: list[dict[str, Any]], fmt: OutputFormat, key: str) -> str:

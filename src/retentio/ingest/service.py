@@ -166,8 +166,9 @@ def ingest_file(
         write_rejects(target, raw, reject_rows, reject_columns, reject_reasons)
         return str(target)
 
-    if options.strict and len(reject_rows):
-        rejects_file = finish_rejects(np.zeros(0, np.int64), [])
+    def strict_rejected(extra_rows: np.ndarray, extra_reasons: list[str]) -> StrictRejected:
+        """``--strict`` failure: write the rejects file; nothing is loaded (the caller raises this)."""
+        rejects_file = finish_rejects(extra_rows, extra_reasons)
         summary = IngestSummary(
             table,
             str(path),
@@ -181,7 +182,10 @@ def ingest_file(
             encoding=raw.encoding,
             delimiter=raw.delimiter,
         )
-        raise StrictRejected(summary)
+        return StrictRejected(summary)
+
+    if options.strict and len(reject_rows):
+        raise strict_rejected(np.zeros(0, np.int64), [])
 
     engine = engine_for(settings)
     advance = stage(f"writing {table}", validated.table.num_rows) if stage else None
@@ -190,21 +194,7 @@ def ingest_file(
             before = data_version(session)
         result = write(conn, spec, validated, advance)
         if options.strict and len(result.rejected_positions):  # raising rolls the write back
-            rejects_file = finish_rejects(result.rejected_positions, result.rejected_reasons)
-            summary = IngestSummary(
-                table,
-                str(path),
-                read,
-                0,
-                0,
-                0,
-                len(reject_rows),
-                rejects_file,
-                not_loaded_strict=read - len(reject_rows),
-                encoding=raw.encoding,
-                delimiter=raw.delimiter,
-            )
-            raise StrictRejected(summary)
+            raise strict_rejected(result.rejected_positions, result.rejected_reasons)
         changed = result.loaded + result.updated + len(result.placeholders) > 0
         with Session(bind=conn) as session:
             after = bump_data_version(session) if changed else before

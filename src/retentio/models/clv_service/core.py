@@ -41,7 +41,6 @@ from scipy import stats
 from retentio.errors import UserError
 from retentio.models.btyd import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD, TransactionModel
 from retentio.models.btyd.base import BTYDModel
-from retentio.models.clv_service.spend import GroupedGammaGamma
 
 FloatArray = NDArray[np.float64]
 
@@ -154,7 +153,7 @@ def fit_spend_model(histories: CustomerHistories, penalizer: float = 0.0) -> Gam
             f"only {n} customers have a repeat purchase with a positive value; Gamma-Gamma needs at least "
             f"{MIN_REPEAT_BUYERS}: use a later --as-of or more data"
         )
-    spend = GroupedGammaGamma(penalizer=penalizer).fit(histories.frequency[keep], histories.monetary[keep])
+    spend = GammaGamma(penalizer=penalizer).fit(histories.frequency[keep], histories.monetary[keep])
     if not math.isfinite(spend.expected_spend()):
         raise UserError(
             f"Gamma-Gamma found q = {spend.params_['q']:.3g} <= 1: the mean spend per order is infinite "
@@ -181,7 +180,7 @@ def describe_model(model: BTYDModel) -> dict[str, Any]:
 def model_state(model: BTYDModel) -> dict[str, Any]:
     """Everything a fitted BTYD model needs to predict, as JSON-ready values.
 
-    The class saved is the model's (a :class:`GroupedGammaGamma` is a ``GammaGamma``: same model).
+    The class saved is the first known class in the model's MRO (a subclass saves as its base).
     """
     name = next(cls.__name__ for cls in type(model).__mro__ if cls.__name__ in _CLASSES)
     return {
