@@ -233,5 +233,5 @@ def run_demo(
         share = segments.get("share")
         if share is not None:
             console.print(translate("demo.segment_share", lang, share=share))
-        console.print(translate("demo.next", lang))
+        console.print(translate("demo.next", lang, as_of=end.isoformat()))
     return report
