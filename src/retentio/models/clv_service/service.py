@@ -272,6 +272,25 @@ def _fit(
     return saved, fitted
 
 
+def _prepare(
+    settings: Settings,
+    as_of: date | None,
+    model: str,
+    horizon_months: int,
+    discount_rate: float,
+    unit_days: float,
+) -> tuple[_Stopwatch, date, CustomerHistories]:
+    """What fit and run share: check the options, resolve as-of, read the histories (timed)."""
+    check_model_name(model)
+    _check_options(horizon_months, discount_rate)
+    watch = _Stopwatch()
+    with analytics_tables(settings) as tables:
+        day = resolve_as_of(tables, as_of)
+        histories = load_histories(tables, day, unit_days)
+    watch.lap("summary")
+    return watch, day, histories
+
+
 def fit_clv(
     settings: Settings,
     as_of: date | None = None,
@@ -285,13 +304,7 @@ def fit_clv(
 
     ``horizon_months`` and ``discount_rate`` (per month) are saved as the version's scoring defaults.
     """
-    check_model_name(model)
-    _check_options(horizon_months, discount_rate)
-    watch = _Stopwatch()
-    with analytics_tables(settings) as tables:
-        day = resolve_as_of(tables, as_of)
-        histories = load_histories(tables, day, unit_days)
-    watch.lap("summary")
+    watch, day, histories = _prepare(settings, as_of, model, horizon_months, discount_rate, unit_days)
     result, _ = _fit(settings, histories, day, model, horizon_months, discount_rate, penalizer, watch)
     return result
 
@@ -397,13 +410,7 @@ def run_clv(
     penalizer: float = 0.0,
 ) -> RunResult:
     """Fit, save and score in one go, on one read of the data (same results as fit then score)."""
-    check_model_name(model)
-    _check_options(horizon_months, discount_rate)
-    watch = _Stopwatch()
-    with analytics_tables(settings) as tables:
-        day = resolve_as_of(tables, as_of)
-        histories = load_histories(tables, day, unit_days)
-    watch.lap("summary")
+    watch, day, histories = _prepare(settings, as_of, model, horizon_months, discount_rate, unit_days)
     fit_result, fitted = _fit(
         settings, histories, day, model, horizon_months, discount_rate, penalizer, watch
     )
