@@ -26,8 +26,8 @@ fresh. Orders are simulated from the demo shop's true BG/NBD + Gamma-Gamma param
 (:class:`retentio.demo.behaviour.BehaviourParams`; exact BG/NBD draws by
 :func:`retentio.demo.behaviour.simulate_repeat_purchases`) over three years with first purchases
 spread uniformly, which gives ~10 orders per customer, plus 3 % cancelled extras (filtered out by the
-summary). ``--registry-writer`` also times :func:`retentio.models.registry.write_scores` (the generic
-ORM writer) on the same scores, for comparison.
+summary). The write goes through :func:`retentio.models.registry.write_scores`, the one score writer
+(:mod:`retentio.models.scores_writer`) that churn uses too.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,30 +168,6 @@ def count_scores(settings: Settings) -> int:
         )
 
 
-def time_registry_writer(settings: Settings) -> float:
-    """The ORM writer of the registry on the scores just written (read back, then rewritten)."""
-    from retentio.models import registry
-
-    with engine_for(settings).connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT customer_id, clv, p_alive, expected_purchases FROM customer_scores WHERE model = 'clv'"
-        ).all()
-    table = pa.table(
-        {
-            "customer_id": [r[0] for r in rows],
-            "clv": [r[1] for r in rows],
-            "p_alive": [r[2] for r in rows],
-            "expected_purchases": [r[3] for r in rows],
-        }
-    )
-    started = time.perf_counter()
-    registry.write_scores(settings, "clv_registry_writer", 1, datetime(2026, 1, 1, tzinfo=UTC), table)
-    elapsed = time.perf_counter() - started
-    with engine_for(settings).begin() as conn:
-        conn.exec_driver_sql("DELETE FROM customer_scores WHERE model = 'clv_registry_writer'")
-    return elapsed
-
-
 def markdown(results: dict[str, Any]) -> str:
     stages = ("summary", "fit_transaction", "fit_spend", "save_model", "score", "write")
     lines = [
@@ -206,10 +182,6 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {stage} | {results['runs'][0][stage]:.2f} | {results['runs'][1][stage]:.2f} |")
     lines.append(f"| **total** | **{results['totals'][0]:.2f}** | **{results['totals'][1]:.2f}** |")
     lines.append("")
-    if "registry_writer_s" in results:
-        lines.append(
-            f"registry.write_scores (ORM writer) on the same rows: {results['registry_writer_s']:.2f} s"
-        )
     fitted = ", ".join(f"{name}={value:.4f}" for name, value in results["params"].items())
     lines.append(
         f"rows written: {results['rows']:,}; BG/NBD {fitted}; peak RSS {results['peak_rss_mb']:.0f} MB; "
@@ -230,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--home", type=Path, default=None, help="RETENTIO_HOME to build in (default: a temp dir)"
     )
-    parser.add_argument("--registry-writer", action="store_true", help="also time registry.write_scores")
     parser.add_argument("--markdown", type=Path, default=None, help="append the table to this file")
     args = parser.parse_args(argv)
 
@@ -265,8 +236,6 @@ def main(argv: list[str] | None = None) -> int:
             "params": result.fit.transaction["params"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
-        if args.registry_writer:
-            results["registry_writer_s"] = time_registry_writer(settings)
         text = markdown(results)
         print(text)
         if args.markdown:

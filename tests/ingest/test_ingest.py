@@ -248,3 +248,33 @@ def test_snapshot_follows_every_ingest(settings: Settings, export_1c: Path, tmp_
         ("1006", Decimal("7.50"), "2024-02-10", False),
     ]
     assert placeholders == [("К-999",)]
+
+
+def test_a_folder_loads_split_files_in_natural_order(settings: Settings, tmp_path: Path) -> None:
+    from retentio.ingest import ingest_directory
+    from retentio.ingest.service import table_files
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "customers.csv").write_text("customer_id\nc1\nc2\n", encoding="utf-8")
+    header = "order_id,customer_id,ordered_at,total\n"
+    (folder / "orders-1.csv").write_text(header + "o1,c1,2024-01-05,10\n", encoding="utf-8")
+    (folder / "orders-2.csv").write_text(header + "o2,c2,2024-01-06,20\n", encoding="utf-8")
+    # The same order again in a later part: the later part wins (an update, not a duplicate).
+    (folder / "orders-10.csv").write_text(header + "o1,c1,2024-01-05,15\n", encoding="utf-8")
+    (folder / "orders-notes.txt").write_text("not data", encoding="utf-8")
+    names = [p.name for p in table_files(folder, "orders")]
+    assert names == ["orders-1.csv", "orders-2.csv", "orders-10.csv"]
+    assert table_files(folder, "order_lines") == []
+
+    summaries = ingest_directory(settings, folder)
+    assert [(s.table, Path(s.source).name) for s in summaries] == [
+        ("customers", "customers.csv"),
+        ("orders", "orders-1.csv"),
+        ("orders", "orders-2.csv"),
+        ("orders", "orders-10.csv"),
+    ]
+    assert (summaries[-1].loaded, summaries[-1].updated) == (0, 1)
+    with Session(engine_for(settings)) as session:
+        totals = {k: v for k, v in session.execute(select(Order.order_id, Order.total_minor))}
+    assert totals == {"o1": 1500, "o2": 2000}

@@ -1,16 +1,24 @@
-"""The model registry and the score store, on SQLite and PostgreSQL."""
+"""The model registry and the score store, on SQLite and PostgreSQL.
+
+Scores are written by the one writer (:mod:`retentio.models.scores_writer`, re-exported as
+``registry.write_scores``); its CLV-style writes and stored forms are tested in test_clv_writer.py.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
+from sqlalchemy import select
 
 from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.models import registry
+from retentio.store.db import session_scope
+from retentio.store.schema import CustomerScore
 
 
 @pytest.fixture
@@ -128,3 +136,55 @@ def test_latest_scores_folds_models_into_one_row_per_customer(settings: Settings
         )
     with pytest.raises(UserError, match="unknown score columns"):
         registry.write_scores(settings, "churn", 3, late, pa.table({"customer_id": ["a"], "risk": [1.0]}))
+
+
+def test_churn_scores_with_reasons_read_back_through_the_orm(settings: Settings) -> None:
+    """A write as ``churn score`` makes it: calibrated risks (numpy) and a reasons object per customer."""
+    as_of = datetime(2024, 5, 31, 21, 0, tzinfo=UTC)
+    registry.write_scores(
+        settings, "clv", 1, as_of, pa.table({"customer_id": ["a", "c"], "clv": [100.0, 5.0]})
+    )
+    reasons = [
+        {
+            "reasons": [
+                {
+                    "key": "churn.reason.recency",
+                    "values": {"days": 120},
+                    "contribution": 0.81,
+                    "group": "rfm",
+                },
+                {
+                    "key": "churn.reason.nps",
+                    "values": {"score": 3, "comment": 'Доставка, "долго"\n'},
+                    "contribution": 0.125,
+                    "group": "feedback",
+                },
+            ]
+        },
+        {"reasons": []},
+        None,
+    ]
+    risk = np.array([0.875, 0.03125, np.nan])  # NaN: a customer the model could not score
+    table = pa.table({"customer_id": pa.array(["c", "a", "b"]), "churn_risk": pa.array(risk)})
+    assert registry.write_scores(settings, "churn", 2, as_of, table, reasons) == 3
+
+    with session_scope(settings) as session:
+        found = session.scalars(select(CustomerScore).where(CustomerScore.model == "churn")).all()
+        rows = {row.customer_id: row for row in found}
+    assert rows["c"].reasons == reasons[0]
+    assert rows["a"].reasons == {"reasons": []}
+    assert rows["b"].reasons is None and rows["b"].churn_risk is None
+    assert rows["c"].churn_risk == 0.875 and rows["a"].churn_risk == 0.03125
+    assert all(r.model_version == 2 and r.as_of == as_of for r in rows.values())
+    assert all(r.clv is None and r.next_order_at is None for r in rows.values())
+
+    latest = {r["customer_id"]: r for r in registry.latest_scores(settings).to_pylist()}
+    assert latest["a"]["churn_risk"] == 0.03125 and latest["a"]["clv"] == 100.0
+    assert latest["c"]["churn_risk"] == 0.875 and latest["c"]["clv"] == 5.0
+    assert latest["b"]["churn_risk"] is None
+
+    # Rescoring without reasons replaces the old ones (no stale reasons left behind).
+    registry.write_scores(settings, "churn", 3, as_of, pa.table({"customer_id": ["c"], "churn_risk": [0.5]}))
+    with session_scope(settings) as session:
+        again = session.scalars(select(CustomerScore).where(CustomerScore.model == "churn")).all()
+    assert [(r.customer_id, r.churn_risk, r.reasons, r.model_version) for r in again] == [("c", 0.5, None, 3)]

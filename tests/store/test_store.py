@@ -104,3 +104,20 @@ def test_database_url_forms() -> None:
     assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
     with pytest.raises(ValueError, match="not supported"):
         normalise_database_url("mysql://x")
+
+
+def test_quick_data_version_agrees_with_the_store_and_declines_when_unsure(settings: Settings) -> None:
+    from retentio.store.db import bump_data_version, data_version
+    from retentio.store.stamp import quick_data_version
+
+    assert quick_data_version(settings) is None  # no store yet: the full path creates it
+    ensure_schema(settings)
+    assert quick_data_version(settings) == 0
+    with session_scope(settings) as session:
+        bump_data_version(session)
+        bump_data_version(session)
+    with Session(engine_for(settings)) as session:
+        assert quick_data_version(settings) == data_version(session) == 2
+    with engine_for(settings).begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
+    assert quick_data_version(settings) is None  # an older schema: the full path migrates

@@ -310,136 +310,193 @@ def gather_counts(
     customer_ids: CustomerIds = None,
     groups: ir.Table | None = None,
 ) -> dict[str | None, KpiCounts]:
-    """Counts behind the KPIs of ``period``, per group (key ``"all"`` without grouping).
+    """Counts behind the KPIs of ``period``, per group (key ``"all"`` without grouping)."""
+    return gather_counts_for(
+        tables, [period], active_window_days, as_of=as_of, customer_ids=customer_ids, groups=groups
+    )[0]
 
-    Three queries, each aggregated in the engine down to one row per group: orders and refunds per
-    customer, cost lines of the period's orders, survey answers.
+
+def gather_counts_for(
+    tables: AnalyticsTables,
+    periods: list[Period],
+    active_window_days: int = 365,
+    *,
+    as_of: date | None = None,
+    customer_ids: CustomerIds = None,
+    groups: ir.Table | None = None,
+) -> list[dict[str | None, KpiCounts]]:
+    """:func:`gather_counts` of several periods at once: one result per period, in order.
+
+    Every period is computed in the *same* scan of the facts (a column set per period), so the
+    current and the previous period of ``retentio kpi`` cost one pass, not two. Four queries, each
+    aggregated in the engine down to one row per group: orders and refunds per customer, refunds
+    dated in each period, cost lines of each period's orders, survey answers.
     """
     if active_window_days <= 0:
         raise UserError(f"the active window must be a positive number of days, got {active_window_days}")
-    start, end = period.start, period.end
-    previous = period.previous()
+    if not periods:
+        return []
     window = timedelta(days=active_window_days)
+    last_end = max(p.end for p in periods)
+    first_start = min(p.start for p in periods)
+    suffixes = [f"_{i}" for i in range(len(periods))]
 
     orders = valid_orders(tables, as_of, customer_ids)
-    orders = orders.filter(orders.order_date < end)
+    orders = orders.filter(orders.order_date < last_end)
     day = orders.order_date
-    in_period = day >= start
-    in_previous = (day >= previous.start) & (day < start)
-    per_customer = orders.group_by("customer_id").aggregate(
-        first_date=day.min(),
-        orders_before_end=orders.count(),
-        orders_active_start=orders.count(where=(day >= start - window) & (day < start)),
-        orders_active_end=orders.count(where=day >= end - window),
-        orders_in_period=orders.count(where=in_period),
-        orders_in_previous=orders.count(where=in_previous),
-        totals_before_end=orders.total.sum(),
-        totals_in_period=orders.total.sum(where=in_period),
-        totals_in_previous=orders.total.sum(where=in_previous),
-    )
+    order_columns: dict[str, Any] = {"first_date": day.min()}
     refunds = valid_refunds(tables, as_of, customer_ids)
-    refunds = refunds.filter(refunds.refund_date < end)
+    refunds = refunds.filter(refunds.refund_date < last_end)
     refund_day = refunds.refund_date
+    refund_columns: dict[str, Any] = {}
+    for sfx, p in zip(suffixes, periods, strict=True):
+        before_end = day < p.end
+        in_period = (day >= p.start) & before_end
+        previous = p.previous()
+        in_previous = (day >= previous.start) & (day < p.start)
+        order_columns |= {
+            f"orders_before_end{sfx}": orders.count(where=before_end),
+            f"orders_active_start{sfx}": orders.count(where=(day >= p.start - window) & (day < p.start)),
+            f"orders_active_end{sfx}": orders.count(where=(day >= p.end - window) & before_end),
+            f"orders_in_period{sfx}": orders.count(where=in_period),
+            f"orders_in_previous{sfx}": orders.count(where=in_previous),
+            f"totals_before_end{sfx}": orders.total.sum(where=before_end),
+            f"totals_in_period{sfx}": orders.total.sum(where=in_period),
+            f"totals_in_previous{sfx}": orders.total.sum(where=in_previous),
+            f"discounts_in_period{sfx}": orders.discount.sum(where=in_period),
+        }
+        refund_columns |= {
+            f"refunds_before_end{sfx}": refunds.amount.sum(where=refund_day < p.end),
+            f"refunds_in_period{sfx}": refunds.amount.sum(
+                where=(refund_day >= p.start) & (refund_day < p.end)
+            ),
+            f"refunds_in_previous{sfx}": refunds.amount.sum(
+                where=(refund_day >= previous.start) & (refund_day < p.start)
+            ),
+        }
+    per_customer = orders.group_by("customer_id").aggregate(**order_columns)
     refunds_per_customer = refunds.group_by(refund_customer_id=refunds.customer_id).aggregate(
-        refunds_before_end=refunds.amount.sum(),
-        refunds_in_period=refunds.amount.sum(where=refund_day >= start),
-        refunds_in_previous=refunds.amount.sum(where=(refund_day >= previous.start) & (refund_day < start)),
+        **refund_columns
     )
     customers = per_customer.left_join(
         refunds_per_customer, per_customer.customer_id == refunds_per_customer.refund_customer_id
     )
     zero = ibis.literal(0, type="decimal(38, 2)")
-    customers = customers.mutate(
-        net_before_end=customers.totals_before_end - customers.refunds_before_end.fill_null(zero),
-        net_in_period=customers.totals_in_period.fill_null(zero)
-        - customers.refunds_in_period.fill_null(zero),
-        net_in_previous=customers.totals_in_previous.fill_null(zero)
-        - customers.refunds_in_previous.fill_null(zero),
-    )
-    customers = _with_group(customers, groups)
-    active_start = customers.orders_active_start > 0
-    active_end = customers.orders_active_end > 0
-    base = customers.orders_in_previous > 0
+    net_columns: dict[str, Any] = {}
+    for sfx in suffixes:
+        net_columns |= {
+            f"net_before_end{sfx}": customers[f"totals_before_end{sfx}"].fill_null(zero)
+            - customers[f"refunds_before_end{sfx}"].fill_null(zero),
+            f"net_in_period{sfx}": customers[f"totals_in_period{sfx}"].fill_null(zero)
+            - customers[f"refunds_in_period{sfx}"].fill_null(zero),
+            f"net_in_previous{sfx}": customers[f"totals_in_previous{sfx}"].fill_null(zero)
+            - customers[f"refunds_in_previous{sfx}"].fill_null(zero),
+        }
+    customers = _with_group(customers.mutate(**net_columns), groups)
     cid = customers.customer_id
-    customer_rows = customers.group_by("group").aggregate(
-        active_start=cid.count(where=active_start),
-        active_end=cid.count(where=active_end),
-        retained=cid.count(where=active_start & active_end),
-        new_customers=cid.count(where=customers.first_date >= start),
-        customers_with_orders=cid.count(),
-        repeat_customers=cid.count(where=customers.orders_before_end >= 2),
-        orders=customers.orders_in_period.sum(),
-        ordering_customers=cid.count(where=customers.orders_in_period > 0),
-        order_totals=customers.totals_in_period.sum(),
-        nrr_customers=cid.count(where=base),
-        nrr_revenue=customers.net_in_period.sum(where=base),
-        nrr_base_revenue=customers.net_in_previous.sum(where=base),
-        clv_revenue=customers.net_before_end.sum(),
-    )
-    # Refunds dated in the period are summed over all refunds, not per ordering customer: a refund
-    # in March of a January order lowers March even if that customer did not order in March.
-    refund_rows = _with_group(refunds.filter(refund_day >= start), groups)
-    refund_rows = refund_rows.group_by("group").aggregate(refunds=refund_rows.amount.sum())
+    customer_columns: dict[str, Any] = {}
+    refund_period_columns: dict[str, Any] = {}
+    refund_rows = _with_group(refunds.filter(refund_day >= first_start), groups)
+    for sfx, p in zip(suffixes, periods, strict=True):
+        has_orders = customers[f"orders_before_end{sfx}"] > 0
+        active_start = customers[f"orders_active_start{sfx}"] > 0
+        active_end = customers[f"orders_active_end{sfx}"] > 0
+        base = customers[f"orders_in_previous{sfx}"] > 0
+        customer_columns |= {
+            f"active_start{sfx}": cid.count(where=active_start),
+            f"active_end{sfx}": cid.count(where=active_end),
+            f"retained{sfx}": cid.count(where=active_start & active_end),
+            f"new_customers{sfx}": cid.count(
+                where=(customers.first_date >= p.start) & (customers.first_date < p.end)
+            ),
+            f"customers_with_orders{sfx}": cid.count(where=has_orders),
+            f"repeat_customers{sfx}": cid.count(where=customers[f"orders_before_end{sfx}"] >= 2),
+            f"orders{sfx}": customers[f"orders_in_period{sfx}"].sum(),
+            f"ordering_customers{sfx}": cid.count(where=customers[f"orders_in_period{sfx}"] > 0),
+            f"order_totals{sfx}": customers[f"totals_in_period{sfx}"].sum(),
+            f"discounts{sfx}": customers[f"discounts_in_period{sfx}"].sum(),
+            f"nrr_customers{sfx}": cid.count(where=base),
+            f"nrr_revenue{sfx}": customers[f"net_in_period{sfx}"].sum(where=base),
+            f"nrr_base_revenue{sfx}": customers[f"net_in_previous{sfx}"].sum(where=base),
+            f"clv_revenue{sfx}": customers[f"net_before_end{sfx}"].sum(where=has_orders),
+        }
+        # Refunds dated in the period are summed over all refunds, not per ordering customer: a
+        # refund in March of a January order lowers March even if that customer did not order then.
+        day_of_refund = refund_rows.refund_date
+        refund_period_columns[f"refunds{sfx}"] = refund_rows.amount.sum(
+            where=(day_of_refund >= p.start) & (day_of_refund < p.end)
+        )
+    customer_rows = customers.group_by("group").aggregate(**customer_columns)
+    refund_rows = refund_rows.group_by("group").aggregate(**refund_period_columns)
 
-    period_orders = orders.filter(in_period)
+    # Cost of goods: only the lines of orders dated in one of the periods are read. An order's cost
+    # is known when it has lines and every line a unit cost; the period's cost of goods is known
+    # when every order of the period is (orders − fully costed orders = orders of unknown cost).
+    period_orders = orders.filter(day >= first_start).select(
+        wanted_order_id="order_id", customer_id="customer_id", wanted_date="order_date"
+    )
     lines = tables.order_lines
-    line_costs = lines.group_by(line_order_id=lines.order_id).aggregate(
-        lines=lines.count(),
-        costed_lines=lines.unit_cost.count(),
+    lines = lines.inner_join(period_orders, lines.order_id == period_orders.wanted_order_id)
+    costed = lines.group_by(["wanted_order_id", "customer_id", "wanted_date"]).aggregate(
+        complete=lines.unit_cost.count() == lines.count(),
         cost_of_goods=(lines.quantity.cast("decimal(18, 2)") * lines.unit_cost).sum(),
     )
-    costed = period_orders.left_join(line_costs, period_orders.order_id == line_costs.line_order_id)
     costed = _with_group(costed, groups)
-    unknown_cost = costed.lines.isnull() | (costed.costed_lines < costed.lines)
-    cost_rows = costed.group_by("group").aggregate(
-        cost_of_goods=costed.cost_of_goods.sum(),
-        orders_cost_unknown=costed.order_id.count(where=unknown_cost),
-        discounts=costed.discount.sum(),
-    )
+    cost_columns: dict[str, Any] = {}
+    for sfx, p in zip(suffixes, periods, strict=True):
+        known = costed.complete & (costed.wanted_date >= p.start) & (costed.wanted_date < p.end)
+        cost_columns |= {
+            f"cost_of_goods{sfx}": costed.cost_of_goods.sum(where=known),
+            f"orders_costed{sfx}": costed.wanted_order_id.count(where=known),
+        }
+    cost_rows = costed.group_by("group").aggregate(**cost_columns)
 
     answers = tables.survey_responses
     if as_of is not None:
         answers = answers.filter(answers.answered_date < as_of)
     answers = restrict_to_customers(answers, customer_ids)
-    answers = answers.filter((answers.answered_date >= start) & (answers.answered_date < end))
+    answers = answers.filter((answers.answered_date >= first_start) & (answers.answered_date < last_end))
     answers = _with_group(answers, groups)
     survey = answers.survey.lower()
     score = answers.score
     nps_answer = survey == "nps"
     csat_answer = (survey == "csat") & score.between(1, 5)
-    survey_rows = answers.group_by("group").aggregate(
-        promoters=answers.response_id.count(where=nps_answer & score.between(9, 10)),
-        passives=answers.response_id.count(where=nps_answer & score.between(7, 8)),
-        detractors=answers.response_id.count(where=nps_answer & score.between(0, 6)),
-        csat_satisfied=answers.response_id.count(where=csat_answer & (score >= 4)),
-        csat_responses=answers.response_id.count(where=csat_answer),
-    )
+    response = answers.response_id
+    survey_columns: dict[str, Any] = {}
+    for sfx, p in zip(suffixes, periods, strict=True):
+        dated = (answers.answered_date >= p.start) & (answers.answered_date < p.end)
+        survey_columns |= {
+            f"promoters{sfx}": response.count(where=dated & nps_answer & score.between(9, 10)),
+            f"passives{sfx}": response.count(where=dated & nps_answer & score.between(7, 8)),
+            f"detractors{sfx}": response.count(where=dated & nps_answer & score.between(0, 6)),
+            f"csat_satisfied{sfx}": response.count(where=dated & csat_answer & (score >= 4)),
+            f"csat_responses{sfx}": response.count(where=dated & csat_answer),
+        }
+    survey_rows = answers.group_by("group").aggregate(**survey_columns)
 
     merged: dict[str | None, dict[str, Any]] = {}
     for result in (customer_rows, refund_rows, cost_rows, survey_rows):
         for row in result.to_pyarrow().to_pylist():
             merged.setdefault(row.pop("group"), {}).update(row)
+    return [_counts_by_group(merged, sfx, groups is None) for sfx in suffixes]
 
+
+_INT_FIELDS = tuple(f.name for f in fields(KpiCounts) if f.type == "int")
+_MONEY_FIELDS = ("order_totals", "refunds", "nrr_revenue", "nrr_base_revenue", "clv_revenue", "discounts")
+
+
+def _counts_by_group(
+    merged: Mapping[str | None, Mapping[str, Any]], sfx: str, ungrouped: bool
+) -> dict[str | None, KpiCounts]:
+    """The :class:`KpiCounts` of one period (columns ending in ``sfx``) for every group."""
     counts: dict[str | None, KpiCounts] = {}
-    int_fields = {f.name for f in fields(KpiCounts) if f.type == "int"}
     for group, row in merged.items():
-        values: dict[str, Any] = {}
-        for name in int_fields:
-            values[name] = int(row.get(name) or 0)
-        for name in (
-            "order_totals",
-            "refunds",
-            "nrr_revenue",
-            "nrr_base_revenue",
-            "clv_revenue",
-            "discounts",
-        ):
-            values[name] = _as_decimal(row.get(name))
-        values["cost_of_goods"] = (
-            None if int(row.get("orders_cost_unknown") or 0) > 0 else _as_decimal(row.get("cost_of_goods"))
-        )
+        values: dict[str, Any] = {name: int(row.get(name + sfx) or 0) for name in _INT_FIELDS}
+        values |= {name: _as_decimal(row.get(name + sfx)) for name in _MONEY_FIELDS}
+        unknown = int(row.get("orders" + sfx) or 0) > int(row.get("orders_costed" + sfx) or 0)
+        values["cost_of_goods"] = None if unknown else _as_decimal(row.get("cost_of_goods" + sfx))
         counts[group] = KpiCounts(**values)
-    if groups is None and "all" not in counts:
+    if ungrouped and "all" not in counts:
         counts["all"] = KpiCounts()
     return counts
 
@@ -482,18 +539,24 @@ def compute_kpis(
                 raise UserError(f"unknown KPI {key!r} in --benchmark: use one of {', '.join(KPI_KEYS)}")
     groups = None if by is None else _group_map(tables, by, as_of)
 
-    def objects(of: Period) -> dict[str | None, dict[str, Any]]:
-        gathered = gather_counts(
-            tables, of, active_window_days, as_of=as_of, customer_ids=customer_ids, groups=groups
-        )
-        return {
-            key: kpis_from_counts(value, loyalty_cost=loyalty_cost, campaign_cost=campaign_cost)
-            for key, value in gathered.items()
-        }
-
-    current = objects(period)
     previous_period = period.previous()
-    previous: dict[str | None, dict[str, Any]] = objects(previous_period) if compare_previous else {}
+    gathered = gather_counts_for(
+        tables,
+        [period, previous_period] if compare_previous else [period],
+        active_window_days,
+        as_of=as_of,
+        customer_ids=customer_ids,
+        groups=groups,
+    )
+    objects = [
+        {
+            key: kpis_from_counts(value, loyalty_cost=loyalty_cost, campaign_cost=campaign_cost)
+            for key, value in by_group.items()
+        }
+        for by_group in gathered
+    ]
+    current = objects[0]
+    previous: dict[str | None, dict[str, Any]] = objects[1] if compare_previous else {}
     if compare_previous and groups is not None:
         for group in previous:
             current.setdefault(group, kpis_from_counts(KpiCounts(), loyalty_cost, campaign_cost))
@@ -555,6 +618,7 @@ __all__ = [
     "KpiCounts",
     "compute_kpis",
     "gather_counts",
+    "gather_counts_for",
     "kpi_benchmarks",
     "kpi_change",
     "kpis_from_counts",

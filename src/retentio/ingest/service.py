@@ -9,14 +9,17 @@ nothing is loaded).
 from __future__ import annotations
 
 import csv
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -140,11 +143,20 @@ def ingest_file(
     path = Path(path)
     if stage:
         stage(f"reading {path.name}", 0)
-    raw = read_any(path, options.encoding, options.delimiter)
-    ensure_schema(settings)
-    if stage:
-        stage(f"validating {raw.num_rows:,} rows of {path.name}", 0)
-    validated = validate(raw, spec, options, settings.tz)
+    try:
+        raw = read_any(path, options.encoding, options.delimiter)
+        ensure_schema(settings)
+        if stage:
+            stage(f"validating {raw.num_rows:,} rows of {path.name}", 0)
+        validated = validate(raw, spec, options, settings.tz)
+    except pa.ArrowCapacityError as exc:
+        # A column with more than 2 GiB of text (tens of millions of rows) does not fit one Arrow
+        # string array; the file is read whole so that duplicates are found across all its rows.
+        raise InputError(
+            f"{path.name} is too large to load in one piece ({exc}): split it into parts of a few "
+            f"million rows ({table}-1{path.suffix}, {table}-2{path.suffix}, ...) and load them one after "
+            "another — `retentio demo --from DIR` loads such parts in name order"
+        ) from exc
     read = raw.num_rows
 
     reject_rows = validated.reject_rows
@@ -245,19 +257,38 @@ def ingest_file(
     return summary
 
 
+DATA_SUFFIXES = (".csv", ".parquet", ".jsonl")
+
+
+def table_files(directory: Path, table: str) -> list[Path]:
+    """The files of ``table`` in ``directory``: ``<table>.<ext>``, or its parts ``<table>-<part>.<ext>``.
+
+    One format per table (the first of csv, parquet, jsonl that has files); parts load in natural name
+    order (``events-2`` before ``events-10``) after the unsplit file, if any.
+    """
+
+    def natural(path: Path) -> list[Any]:
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+    for suffix in DATA_SUFFIXES:
+        whole = directory / f"{table}{suffix}"
+        parts = sorted((p for p in directory.glob(f"{table}-*{suffix}") if p.is_file()), key=natural)
+        found = ([whole] if whole.is_file() else []) + parts
+        if found:
+            return found
+    return []
+
+
 def ingest_directory(
     settings: Settings, directory: Path, options: IngestOptions | None = None, stage: Stage | None = None
 ) -> list[IngestSummary]:
-    """Ingest every ``<table>.csv|parquet|jsonl`` found in ``directory``, in reference order."""
+    """Ingest every file of :func:`table_files` found in ``directory``, tables in reference order."""
     from retentio.contract import LOAD_ORDER
 
     summaries = []
     for table in LOAD_ORDER:
-        for suffix in (".csv", ".parquet", ".jsonl"):
-            candidate = directory / f"{table}{suffix}"
-            if candidate.is_file():
-                summaries.append(ingest_file(settings, table, candidate, options, stage=stage))
-                break
+        for candidate in table_files(directory, table):
+            summaries.append(ingest_file(settings, table, candidate, options, stage=stage))
     if not summaries:
         raise InputError(f"{directory} holds no <table>.csv/.parquet/.jsonl file of the data contract")
     return summaries

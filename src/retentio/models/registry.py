@@ -9,7 +9,9 @@ its files; a crash leaves at most an unreferenced temporary directory.
 
 Scores live in ``customer_scores``, one row per (customer, model); :func:`write_scores` replaces a
 model's rows in one transaction ("the latest scoring wins") and :func:`latest_scores` folds the rows of
-every model into one row per customer, which is what rule segments take as ``scores=``.
+every model into one row per customer, which is what rule segments take as ``scores=``. The writer is
+:func:`retentio.models.scores_writer.write_scores`, re-exported here: the one code path that writes
+``customer_scores`` (bulk, straight from Arrow to the driver), whichever model the scores come from.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import platform
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from importlib import metadata as importlib_metadata
@@ -27,16 +29,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from retentio.config import Settings
 from retentio.errors import UserError
+from retentio.models.scores_writer import FLOAT_SCORES as _FLOAT_SCORES
+from retentio.models.scores_writer import SCORE_COLUMNS as SCORE_COLUMNS
+from retentio.models.scores_writer import write_scores as write_scores
 
-SCORE_COLUMNS = ("churn_risk", "clv", "p_alive", "expected_purchases", "next_order_at")
-_FLOAT_SCORES = ("churn_risk", "clv", "p_alive", "expected_purchases")
 _LIBRARIES = ("retentio", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "duckdb")
-_INSERT_CHUNK = 20_000
 
 
 class ModelNotFound(UserError):
@@ -205,60 +207,6 @@ def _as_utc(value: Any) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-def write_scores(
-    settings: Settings,
-    model: str,
-    version: int,
-    as_of: datetime,
-    scores: pa.Table,
-    reasons: Sequence[dict[str, Any] | None] | None = None,
-) -> int:
-    """Replace every ``customer_scores`` row of ``model`` with ``scores``; returns the rows written.
-
-    ``scores`` has ``customer_id`` and any of :data:`SCORE_COLUMNS` (``next_order_at`` as timestamps,
-    naive = UTC); ``reasons`` is an optional JSON object per row. One transaction: readers see the old
-    scoring or the new one, never a mix.
-    """
-    from retentio.store.db import ensure_schema, session_scope
-    from retentio.store.schema import CustomerScore
-
-    if as_of.tzinfo is None:
-        raise UserError("as_of must be timezone-aware")
-    if "customer_id" not in scores.column_names:
-        raise UserError("scores need a customer_id column")
-    unknown = set(scores.column_names) - {"customer_id", *SCORE_COLUMNS}
-    if unknown:
-        raise UserError(f"unknown score columns {sorted(unknown)}; expected some of {list(SCORE_COLUMNS)}")
-    if reasons is not None and len(reasons) != scores.num_rows:
-        raise UserError(f"reasons has {len(reasons)} rows for {scores.num_rows} scores")
-    ensure_schema(settings)
-    columns = {name: scores.column(name).to_pylist() for name in scores.column_names}
-    ids = columns.pop("customer_id")
-    if len(set(ids)) != len(ids):
-        raise UserError("scores must have one row per customer_id")
-    if "next_order_at" in columns:
-        columns["next_order_at"] = [_as_utc(v) for v in columns["next_order_at"]]
-    stamp = as_of.astimezone(UTC)
-    with session_scope(settings) as session:
-        session.execute(delete(CustomerScore).where(CustomerScore.model == model))
-        for start in range(0, len(ids), _INSERT_CHUNK):
-            rows = []
-            for i in range(start, min(start + _INSERT_CHUNK, len(ids))):
-                row: dict[str, Any] = {
-                    "customer_id": ids[i],
-                    "model": model,
-                    "model_version": version,
-                    "as_of": stamp,
-                    "reasons": reasons[i] if reasons is not None else None,
-                }
-                for name, values in columns.items():
-                    row[name] = values[i]
-                rows.append(row)
-            if rows:
-                session.execute(insert(CustomerScore), rows)
-    return len(ids)
 
 
 def latest_scores(settings: Settings) -> pa.Table:

@@ -20,10 +20,12 @@ from retentio.config import Settings
 from retentio.errors import StoreError
 from retentio.store.schema import StoreMeta
 
+# SCHEMA_HEAD is the newest migration. Kept in code so that the per-command check is one SELECT
+# instead of loading Alembic's script directory; tests/store/test_store.py asserts it matches the
+# migrations on disk. It lives in stamp.py, which reads it without importing SQLAlchemy.
+from retentio.store.stamp import SCHEMA_HEAD
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-# The newest migration. Kept here so that the per-command check is one SELECT instead of loading
-# Alembic's script directory; tests/store/test_store.py asserts it matches the migrations on disk.
-SCHEMA_HEAD = "0001"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

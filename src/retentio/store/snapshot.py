@@ -257,6 +257,11 @@ def _to_arrow(values: list[Any], typ: pa.DataType) -> pa.Array:
 
 
 def _store_version(settings: Settings) -> int:
+    from retentio.store.stamp import quick_data_version
+
+    quick = quick_data_version(settings)
+    if quick is not None:
+        return quick
     from sqlalchemy.orm import Session
 
     from retentio.store.db import data_version, engine_for, ensure_schema

@@ -7,8 +7,8 @@ The models themselves live in :mod:`retentio.models.btyd`; this package runs the
   model ``clv``; scores (``clv``, ``p_alive``, ``expected_purchases``, ``next_order_at``) written to
   ``customer_scores`` in bulk.
 
-:mod:`.core` holds the I/O-free rules (fitting, scoring, serialisation), :mod:`.writer` the bulk
-score writer. (Not ``models.clv``: that name is the
+:mod:`.core` holds the I/O-free rules (fitting, scoring, serialisation); scores are written by
+:mod:`retentio.models.scores_writer`, shared with churn. (Not ``models.clv``: that name is the
 :func:`retentio.models.clv` function, which a subpackage would shadow once imported.)
 """
 

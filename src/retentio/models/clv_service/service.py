@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from retentio.analytics.summary import customer_summary, valid_orders
 from retentio.analytics.tables import AnalyticsTables
@@ -52,7 +53,6 @@ from retentio.models.clv_service.core import (
     score_histories,
     spend_frequency_correlation,
 )
-from retentio.models.clv_service.writer import ScoreColumns, write_score_columns
 
 MODEL_NAME = "clv"
 ARTIFACT = "clv.json"
@@ -330,10 +330,16 @@ def _write(
     start = registry.local_midnight(as_of, settings.timezone)
     next_order = next_order_timestamps(scores.days_to_next_order, start)
     watch.lap("score")
-    columns = ScoreColumns(
-        scores.customer_id, scores.clv, scores.p_alive, scores.expected_purchases, next_order
+    table = pa.table(
+        {
+            "customer_id": scores.customer_id,
+            "clv": scores.clv,  # numpy → Arrow without a copy; non-finite values are stored as NULL
+            "p_alive": scores.p_alive,
+            "expected_purchases": scores.expected_purchases,
+            "next_order_at": next_order,
+        }
     )
-    write_score_columns(settings, MODEL_NAME, version, start, columns)
+    registry.write_scores(settings, MODEL_NAME, version, start, table)
     watch.lap("write")
     total = float(np.sum(scores.clv))
     cents = Decimal("0.01")
