@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         timings,
         lambda: score_tables(result.model, tables, as_of, horizon, settings.timezone),
     )
-    reasons = _timed("score: reasons (SHAP → text)", timings, lambda: scored.reasons())
+    payload = _timed("score: reasons (SHAP → text)", timings, lambda: scored.reason_records())
     import pyarrow as pa
 
     scores = pa.table(
@@ -102,7 +102,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "churn_risk": pa.array(scored.churn_risk, pa.float64()),
         }
     )
-    payload = [{"reasons": [r.to_dict() for r in rs]} for rs in reasons]
     _timed(
         "score: write customer_scores",
         timings,

@@ -9,7 +9,7 @@ is saved through :mod:`retentio.models.registry` under the name ``churn``; score
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -22,7 +22,15 @@ from retentio.analytics.tables import AnalyticsTables
 from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.models import registry
-from retentio.models.churn.explain import DEFAULT_TOP, Reason, group_matrix, reasons_for, reasons_from_totals
+from retentio.models.churn.explain import (
+    DEFAULT_TOP,
+    Columns,
+    Reason,
+    ReasonBatch,
+    batch_reasons,
+    group_matrix,
+    reasons_for,
+)
 from retentio.models.churn.features import feature_frame
 from retentio.models.churn.label import data_end
 from retentio.models.churn.model import ChurnModel
@@ -100,17 +108,25 @@ class Scored:
         """SHAP values of every row relative to the stayers (rows × features + bias), in margin units."""
         return self.model.relative_contributions(self.frame)
 
-    def reasons(self, top: int = DEFAULT_TOP) -> list[list[Reason]]:
-        """Top reasons per row (see :mod:`retentio.models.churn.explain`)."""
+    def reason_batches(self, top: int = DEFAULT_TOP) -> Iterator[ReasonBatch]:
+        """Top reasons of the rows, one :class:`ReasonBatch` per :data:`REASON_CHUNK` rows in order."""
         names, matrix = group_matrix(self.model.features)
-        out: list[list[Reason]] = []
         for start in range(0, len(self.frame), REASON_CHUNK):
             chunk = self.frame.iloc[start : start + REASON_CHUNK]
             totals = self.model.relative_contributions(chunk) @ matrix
-            rows = cast(list[dict[str, Any]], chunk.to_dict("records"))
-            for i, row in enumerate(rows):
-                out.append(reasons_from_totals(row, dict(zip(names, totals[i].tolist(), strict=True)), top))
-        return out
+            yield batch_reasons(Columns.of_frame(chunk), names, totals, top)
+
+    def reasons(self, top: int = DEFAULT_TOP) -> list[list[Reason]]:
+        """Top reasons per row (see :mod:`retentio.models.churn.explain`)."""
+        return [reasons for batch in self.reason_batches(top) for reasons in batch.reasons()]
+
+    def reason_records(self, top: int = DEFAULT_TOP) -> list[dict[str, Any]]:
+        """Per row ``{"reasons": [reason as a dict, ...]}``, the ``customer_scores.reasons`` JSON.
+
+        The same reasons as :meth:`reasons`, built as dicts directly: at a million customers that
+        skips millions of :class:`Reason` objects made only to be turned into dicts.
+        """
+        return [record for batch in self.reason_batches(top) for record in batch.records()]
 
 
 def score_tables(
@@ -162,7 +178,7 @@ def score_and_store(
     day = as_of or default_as_of(tables)
     horizon = int(record.metadata.get("horizon_days", 90))
     scored = score_tables(model, tables, day, horizon, settings.timezone)
-    reasons = [{"reasons": [r.to_dict() for r in rs]} for rs in scored.reasons(top)] if with_reasons else None
+    reasons = scored.reason_records(top) if with_reasons else None
     table = pa.table(
         {
             "customer_id": pa.array(scored.frame["customer_id"].astype(str).tolist(), pa.string()),
