@@ -76,6 +76,7 @@ SNAPSHOT_SCHEMAS: dict[str, pa.Schema] = {
             ("is_cancelled", pa.bool_()),
             ("channel", pa.string()),
             ("coupon_code", pa.string()),
+            ("cost_of_goods", MONEY),
         ]
     ),
     "order_lines": pa.schema(
@@ -380,11 +381,20 @@ class SnapshotRows:
         )
         return self
 
+    def _cost_of_goods(self, order_id: str) -> Decimal | None:
+        """The snapshot's derived ``orders.cost_of_goods``: null without lines or with an uncosted line."""
+        lines = [line for line in self.order_lines if line["order_id"] == order_id]
+        if not lines or any(line.get("unit_cost") is None for line in lines):
+            return None
+        return sum((line["quantity"] * line["unit_cost"] for line in lines), Decimal("0.00"))
+
     def arrow_tables(self) -> dict[str, pa.Table]:
         """The eight snapshot tables as Arrow tables with the snapshot schema (empty ones included)."""
         rows: dict[str, list[dict[str, Any]]] = {
             "customers": list(self.customers.values()),
-            "orders": self.orders,
+            "orders": [
+                {**order, "cost_of_goods": self._cost_of_goods(order["order_id"])} for order in self.orders
+            ],
             "order_lines": self.order_lines,
             "refunds": self.refunds,
             "events": self.events,

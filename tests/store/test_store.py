@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -96,6 +97,47 @@ def test_stale_snapshot_is_rebuilt_on_read(settings: Settings, tmp_path: Path) -
     settings.snapshot_path.unlink()
     con = snapshot.open_analytics(settings)
     assert con.table("customers").count().execute() == 1
+
+
+def test_snapshot_keeps_each_orders_cost_of_goods_current(settings: Settings, tmp_path: Path) -> None:
+    def write(name: str, text: str) -> None:
+        (tmp_path / f"{name}.csv").write_text(text, encoding="utf-8")
+        ingest_file(settings, name, tmp_path / f"{name}.csv")
+
+    def costs() -> dict[str, object]:
+        with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+            return dict(con.execute("select order_id, cost_of_goods from orders").fetchall())
+
+    write("customers", "customer_id\na\n")
+    header = "order_id,customer_id,ordered_at,total\n"
+    write("orders", header + "o1,a,2024-01-05,100\no2,a,2024-01-06,50\no3,a,2024-01-07,10\n")
+    assert costs() == {"o1": None, "o2": None, "o3": None}  # no lines yet: unknown
+    write(
+        "order_lines",
+        "order_id,sku,quantity,unit_price,unit_cost\n"
+        "o1,s1,2,30,12.50\no1,s2,1,40,7.25\no2,s1,1,50,\no2,s2,1,0,1\n",
+    )
+    assert costs() == {"o1": Decimal("32.25"), "o2": None, "o3": None}  # o2 has an uncosted line
+    write("orders", header + "o1,a,2024-01-05,120\n")  # the order re-loaded: its cost stays
+    write("order_lines", "order_id,sku,quantity,unit_price,unit_cost\no2,s1,1,50,20\n")  # now costed
+    expected = {"o1": Decimal("32.25"), "o2": Decimal("21.00"), "o3": None}
+    assert costs() == expected
+    snapshot.rebuild(settings)
+    assert costs() == expected
+
+
+def test_snapshot_of_an_older_schema_is_rebuilt(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "customers.csv").write_text("customer_id\na\n", encoding="utf-8")
+    ingest_file(settings, "customers", tmp_path / "customers.csv")
+    version = snapshot.snapshot_version(settings.snapshot_path)
+    assert version is not None
+    with duckdb.connect(str(settings.snapshot_path)) as con:
+        con.execute("DELETE FROM _snapshot_meta WHERE key = 'schema'")
+    assert snapshot.snapshot_version(settings.snapshot_path) is None
+    con = snapshot.open_analytics(settings)
+    assert con.table("customers").count().execute() == 1
+    con.disconnect()
+    assert snapshot.snapshot_version(settings.snapshot_path) == version  # rebuilt, current schema
 
 
 def test_database_url_forms() -> None:

@@ -297,6 +297,13 @@ def _with_group(table: ir.Table, groups: ir.Table | None) -> ir.Table:
     return joined.drop("group_customer_id")
 
 
+def _per_group(table: ir.Table, columns: dict[str, Any], groups: ir.Table | None) -> ir.Table:
+    """``columns`` aggregated per ``group``; without grouping one plain aggregate (no hash table)."""
+    if groups is None:
+        return table.aggregate(**columns).mutate(group=ibis.literal("all", type="string"))
+    return table.group_by("group").aggregate(**columns)
+
+
 def _as_decimal(value: Any) -> Decimal:
     return ZERO if value is None else Decimal(value).quantize(CENT)
 
@@ -329,8 +336,9 @@ def gather_counts_for(
 
     Every period is computed in the *same* scan of the facts (a column set per period), so the
     current and the previous period of ``retentio kpi`` cost one pass, not two. Four queries, each
-    aggregated in the engine down to one row per group: orders and refunds per customer, refunds
-    dated in each period, cost lines of each period's orders, survey answers.
+    aggregated in the engine down to one row per group: orders and refunds per customer; the
+    periods' orders (with their cost of goods, which the snapshot materialises per order); refunds
+    dated in the periods; survey answers.
     """
     if active_window_days <= 0:
         raise UserError(f"the active window must be a positive number of days, got {active_window_days}")
@@ -344,7 +352,22 @@ def gather_counts_for(
     orders = valid_orders(tables, as_of, customer_ids)
     orders = orders.filter(orders.order_date < last_end)
     day = orders.order_date
+
+    # Per customer, only what needs a customer: first order, latest order before each period
+    # boundary (activity flags follow from it: active at t ⇔ latest order before t ≥ t − W; ordered
+    # in [a, b) ⇔ latest order before b ≥ a), order counts before each end (repeat buyers) and the
+    # revenue behind NRR and historical CLV. Plain sums over the periods' orders are one query
+    # below, per group, with no customer hash table.
+    boundaries = sorted({p.start for p in periods} | {p.end for p in periods})
+    zero = ibis.literal(0, type="decimal(38, 2)")
+
+    def last_name(boundary: date) -> str:
+        return f"last_before_{boundary:%Y%m%d}"
+
     order_columns: dict[str, Any] = {"first_date": day.min()}
+    order_columns |= {
+        last_name(b): day.max() if b == last_end else day.max(where=day < b) for b in boundaries
+    }
     refunds = valid_refunds(tables, as_of, customer_ids)
     refunds = refunds.filter(refunds.refund_date < last_end)
     refund_day = refunds.refund_date
@@ -354,16 +377,12 @@ def gather_counts_for(
         in_period = (day >= p.start) & before_end
         previous = p.previous()
         in_previous = (day >= previous.start) & (day < p.start)
+        whole = p.end == last_end  # the scan holds only orders before last_end: no filter needed
         order_columns |= {
-            f"orders_before_end{sfx}": orders.count(where=before_end),
-            f"orders_active_start{sfx}": orders.count(where=(day >= p.start - window) & (day < p.start)),
-            f"orders_active_end{sfx}": orders.count(where=(day >= p.end - window) & before_end),
-            f"orders_in_period{sfx}": orders.count(where=in_period),
-            f"orders_in_previous{sfx}": orders.count(where=in_previous),
-            f"totals_before_end{sfx}": orders.total.sum(where=before_end),
+            f"orders_before_end{sfx}": orders.count() if whole else orders.count(where=before_end),
+            f"totals_before_end{sfx}": orders.total.sum() if whole else orders.total.sum(where=before_end),
             f"totals_in_period{sfx}": orders.total.sum(where=in_period),
             f"totals_in_previous{sfx}": orders.total.sum(where=in_previous),
-            f"discounts_in_period{sfx}": orders.discount.sum(where=in_period),
         }
         refund_columns |= {
             f"refunds_before_end{sfx}": refunds.amount.sum(where=refund_day < p.end),
@@ -381,7 +400,6 @@ def gather_counts_for(
     customers = per_customer.left_join(
         refunds_per_customer, per_customer.customer_id == refunds_per_customer.refund_customer_id
     )
-    zero = ibis.literal(0, type="decimal(38, 2)")
     net_columns: dict[str, Any] = {}
     for sfx in suffixes:
         net_columns |= {
@@ -395,13 +413,13 @@ def gather_counts_for(
     customers = _with_group(customers.mutate(**net_columns), groups)
     cid = customers.customer_id
     customer_columns: dict[str, Any] = {}
-    refund_period_columns: dict[str, Any] = {}
-    refund_rows = _with_group(refunds.filter(refund_day >= first_start), groups)
     for sfx, p in zip(suffixes, periods, strict=True):
-        has_orders = customers[f"orders_before_end{sfx}"] > 0
-        active_start = customers[f"orders_active_start{sfx}"] > 0
-        active_end = customers[f"orders_active_end{sfx}"] > 0
-        base = customers[f"orders_in_previous{sfx}"] > 0
+        last_before_start = customers[last_name(p.start)]
+        last_before_end = customers[last_name(p.end)]
+        has_orders = customers.first_date < p.end
+        active_start = last_before_start >= p.start - window  # null (no order before) → not counted
+        active_end = last_before_end >= p.end - window
+        base = last_before_start >= p.previous().start
         customer_columns |= {
             f"active_start{sfx}": cid.count(where=active_start),
             f"active_end{sfx}": cid.count(where=active_end),
@@ -411,45 +429,38 @@ def gather_counts_for(
             ),
             f"customers_with_orders{sfx}": cid.count(where=has_orders),
             f"repeat_customers{sfx}": cid.count(where=customers[f"orders_before_end{sfx}"] >= 2),
-            f"orders{sfx}": customers[f"orders_in_period{sfx}"].sum(),
-            f"ordering_customers{sfx}": cid.count(where=customers[f"orders_in_period{sfx}"] > 0),
+            f"ordering_customers{sfx}": cid.count(where=last_before_end >= p.start),
             f"order_totals{sfx}": customers[f"totals_in_period{sfx}"].sum(),
-            f"discounts{sfx}": customers[f"discounts_in_period{sfx}"].sum(),
             f"nrr_customers{sfx}": cid.count(where=base),
             f"nrr_revenue{sfx}": customers[f"net_in_period{sfx}"].sum(where=base),
             f"nrr_base_revenue{sfx}": customers[f"net_in_previous{sfx}"].sum(where=base),
             f"clv_revenue{sfx}": customers[f"net_before_end{sfx}"].sum(where=has_orders),
         }
-        # Refunds dated in the period are summed over all refunds, not per ordering customer: a
-        # refund in March of a January order lowers March even if that customer did not order then.
-        day_of_refund = refund_rows.refund_date
-        refund_period_columns[f"refunds{sfx}"] = refund_rows.amount.sum(
+    customer_rows = _per_group(customers, customer_columns, groups)
+
+    # Sums over the periods' orders and refunds, per group. Refunds dated in a period count whatever
+    # the order's date and whether that customer ordered in the period: a refund in March of a
+    # January order lowers March.
+    period_orders = _with_group(orders.filter(day >= first_start), groups)
+    refund_rows = _with_group(refunds.filter(refund_day >= first_start), groups)
+    order_day = period_orders.order_date
+    day_of_refund = refund_rows.refund_date
+    order_sums: dict[str, Any] = {}
+    refund_sums: dict[str, Any] = {}
+    for sfx, p in zip(suffixes, periods, strict=True):
+        dated = (order_day >= p.start) & (order_day < p.end)
+        order_sums |= {
+            f"orders{sfx}": period_orders.count(where=dated),
+            f"discounts{sfx}": period_orders.discount.sum(where=dated),
+            # The snapshot's orders.cost_of_goods: null when some line of the order has no cost.
+            f"cost_of_goods{sfx}": period_orders.cost_of_goods.sum(where=dated),
+            f"orders_costed{sfx}": period_orders.cost_of_goods.count(where=dated),
+        }
+        refund_sums[f"refunds{sfx}"] = refund_rows.amount.sum(
             where=(day_of_refund >= p.start) & (day_of_refund < p.end)
         )
-    customer_rows = customers.group_by("group").aggregate(**customer_columns)
-    refund_rows = refund_rows.group_by("group").aggregate(**refund_period_columns)
-
-    # Cost of goods: only the lines of orders dated in one of the periods are read. An order's cost
-    # is known when it has lines and every line a unit cost; the period's cost of goods is known
-    # when every order of the period is (orders − fully costed orders = orders of unknown cost).
-    period_orders = orders.filter(day >= first_start).select(
-        wanted_order_id="order_id", customer_id="customer_id", wanted_date="order_date"
-    )
-    lines = tables.order_lines
-    lines = lines.inner_join(period_orders, lines.order_id == period_orders.wanted_order_id)
-    costed = lines.group_by(["wanted_order_id", "customer_id", "wanted_date"]).aggregate(
-        complete=lines.unit_cost.count() == lines.count(),
-        cost_of_goods=(lines.quantity.cast("decimal(18, 2)") * lines.unit_cost).sum(),
-    )
-    costed = _with_group(costed, groups)
-    cost_columns: dict[str, Any] = {}
-    for sfx, p in zip(suffixes, periods, strict=True):
-        known = costed.complete & (costed.wanted_date >= p.start) & (costed.wanted_date < p.end)
-        cost_columns |= {
-            f"cost_of_goods{sfx}": costed.cost_of_goods.sum(where=known),
-            f"orders_costed{sfx}": costed.wanted_order_id.count(where=known),
-        }
-    cost_rows = costed.group_by("group").aggregate(**cost_columns)
+    order_rows = _per_group(period_orders, order_sums, groups)
+    refund_rows = _per_group(refund_rows, refund_sums, groups)
 
     answers = tables.survey_responses
     if as_of is not None:
@@ -472,11 +483,11 @@ def gather_counts_for(
             f"csat_satisfied{sfx}": response.count(where=dated & csat_answer & (score >= 4)),
             f"csat_responses{sfx}": response.count(where=dated & csat_answer),
         }
-    survey_rows = answers.group_by("group").aggregate(**survey_columns)
+    survey_rows = _per_group(answers, survey_columns, groups)
 
     merged: dict[str | None, dict[str, Any]] = {}
-    for result in (customer_rows, refund_rows, cost_rows, survey_rows):
-        for row in result.to_pyarrow().to_pylist():
+    for result in (customer_rows, order_rows, refund_rows, survey_rows):
+        for row in tables.fetch(result).to_pylist():
             merged.setdefault(row.pop("group"), {}).update(row)
     return [_counts_by_group(merged, sfx, groups is None) for sfx in suffixes]
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -53,6 +52,13 @@ _DUCK_TYPES = {
 }
 # Columns of the store that the snapshot leaves out (free text stays; properties JSON does not).
 _SKIP = {"events": {"properties"}}
+# Columns the snapshot derives from other tables and keeps current on every apply/rebuild:
+# orders.cost_of_goods = Σ quantity × unit_cost of the order's lines, null when the order has no
+# lines or a line without a unit cost. Materialised so that the KPIs' cost of goods is one more
+# aggregate in their scan of orders instead of a join of every order line (4.5 s → ~0 at 19M lines).
+_DERIVED = {"orders": [("cost_of_goods", "DECIMAL(18,2)")]}
+# Bumped whenever the snapshot's tables change shape: a snapshot of another schema is rebuilt.
+SNAPSHOT_SCHEMA = "2"
 
 
 def _columns(table: str) -> list[tuple[str, str, str]]:
@@ -78,7 +84,21 @@ def _columns(table: str) -> list[tuple[str, str, str]]:
         out.append(("is_placeholder", "BOOLEAN", "b.is_placeholder"))
     if table == "refunds":
         out.insert(2, ("customer_id", "VARCHAR", "o.customer_id"))
+    out.extend((name, kind, "NULL") for name, kind in _DERIVED.get(table, []))
     return out
+
+
+def _refresh_order_costs(con: duckdb.DuckDBPyConnection, only_batch: bool) -> None:
+    """Recompute ``orders.cost_of_goods`` (all orders, or those of the registered ``batch``)."""
+    scope = " WHERE order_id IN (SELECT order_id FROM batch)" if only_batch else ""
+    con.execute(
+        f"""UPDATE orders SET cost_of_goods = c.cost FROM (
+            SELECT order_id,
+                   CASE WHEN count(unit_cost) = count(*) THEN sum(CAST(quantity AS BIGINT) * unit_cost) END
+                   AS cost
+            FROM order_lines{scope} GROUP BY order_id) c
+        WHERE orders.order_id = c.order_id"""
+    )
 
 
 def _ddl(table: str) -> str:
@@ -90,6 +110,8 @@ def _with_local_dates(table: str, batch: pa.Table, tz: str) -> pa.Table:
     """Add the ``*_date`` columns: the local calendar day of each UTC timestamp, via zoneinfo."""
     for ts_col, date_col in LOCAL_DATES.get(table, []):
         ts = batch.column(ts_col)
+        import pandas as pd  # here, not at the top: readers of the snapshot never need pandas
+
         series = pd.Series(ts.to_pandas(), dtype="datetime64[us, UTC]")
         local = series.dt.tz_convert(tz).dt.tz_localize(None).to_numpy(dtype="datetime64[D]")
         mask = series.isna().to_numpy()
@@ -124,17 +146,29 @@ def _init(con: duckdb.DuckDBPyConnection) -> None:
 
 def _stamp(con: duckdb.DuckDBPyConnection, version: int) -> None:
     con.execute("INSERT OR REPLACE INTO _snapshot_meta VALUES ('data_version', ?)", [str(version)])
+    con.execute("INSERT OR REPLACE INTO _snapshot_meta VALUES ('schema', ?)", [SNAPSHOT_SCHEMA])
+
+
+def _read_stamp(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The data version of an open snapshot of the current schema; None for anything else."""
+    try:
+        meta = dict(con.execute("SELECT key, value FROM _snapshot_meta").fetchall())
+    except duckdb.Error:
+        return None
+    if meta.get("schema") != SNAPSHOT_SCHEMA or "data_version" not in meta:
+        return None
+    return int(meta["data_version"])
 
 
 def snapshot_version(path: Path) -> int | None:
+    """The snapshot's data version; None when it is missing, unreadable or of another schema."""
     if not path.exists():
         return None
     try:
         with duckdb.connect(str(path), read_only=True) as con:
-            row = con.execute("SELECT value FROM _snapshot_meta WHERE key = 'data_version'").fetchone()
+            return _read_stamp(con)
     except duckdb.Error:
         return None
-    return int(row[0]) if row else None
 
 
 @contextmanager
@@ -178,6 +212,8 @@ def apply(
             con.register("batch", batch)
             con.execute(_delete_sql(table))
             con.execute(_insert_sql(table))
+            if table in ("orders", "order_lines"):
+                _refresh_order_costs(con, only_batch=True)
             con.unregister("batch")
             if placeholder_ids:
                 con.register("ph", pa.table({"customer_id": pa.array(placeholder_ids, pa.string())}))
@@ -218,6 +254,7 @@ def rebuild(settings: Settings) -> int:
                     con.register("batch", _with_local_dates(table, batch, settings.timezone))
                     con.execute(_insert_sql(table))
                     con.unregister("batch")
+            _refresh_order_costs(con, only_batch=False)
             _stamp(con, version)
             con.execute("CHECKPOINT")
         finally:
@@ -285,22 +322,22 @@ def open_analytics(settings: Settings) -> Any:
     """
     import ibis
 
+    def connect() -> Any:
+        con = ibis.duckdb.connect(database=str(path), read_only=True)
+        # DuckDB draws a progress bar on stdout for queries over ~2 s: never in our output.
+        con.con.execute("SET enable_progress_bar = false")
+        return con
+
     store_version = _store_version(settings)
     path = settings.snapshot_path
     try:
         if path.exists():
-            con = ibis.duckdb.connect(database=str(path), read_only=True)
-            try:
-                row = con.con.execute(
-                    "SELECT value FROM _snapshot_meta WHERE key = 'data_version'"
-                ).fetchone()
-            except duckdb.Error:
-                row = None
-            if row is not None and int(row[0]) == store_version:
+            con = connect()
+            if _read_stamp(con.con) == store_version:
                 return con
             con.disconnect()
         rebuild(settings)
-        return ibis.duckdb.connect(database=str(path), read_only=True)
+        return connect()
     except duckdb.IOException as exc:
         raise StoreError(f"the analytics snapshot is busy ({exc}); try again") from exc
 
