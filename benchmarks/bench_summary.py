@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,6 @@ from retentio.analytics.summary import customer_summary
 from retentio.analytics.tables import AnalyticsTables
 
 CALIBRATION_END = date(2024, 9, 30)
-AS_OF = date(2024, 10, 1)  # RFM as-of = the day after calibration end: the same orders
 
 
 def summary_sql(calibration_end: date, unit_days: float = 7.0) -> str:
@@ -113,7 +112,15 @@ def main(argv: list[str] | None = None) -> int:
         default=3_000_000,
         help="skip lifetimes above this many orders (it needs minutes and lots of memory)",
     )
+    parser.add_argument(
+        "--calibration-end",
+        type=date.fromisoformat,
+        default=CALIBRATION_END,
+        help="last day of the summary (default 2024-09-30; e.g. 2025-12-31 for all of a generated shop)",
+    )
     args = parser.parse_args(argv)
+    calibration_end: date = args.calibration_end
+    as_of = calibration_end + timedelta(days=1)
     with bench_database(args) as db:
         counts, con, raw = db.counts, db.con, db.raw
         print(
@@ -125,13 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         segment_map = SegmentMap()
         rows: list[tuple[str, float, str]] = []
 
-        t_summary, ours = best_of(args.repeat, lambda: customer_summary(tables, CALIBRATION_END).to_pyarrow())
+        t_summary, ours = best_of(args.repeat, lambda: customer_summary(tables, calibration_end).to_pyarrow())
         t_summary_sql, theirs_sql = best_of(
-            args.repeat, lambda: raw.sql(summary_sql(CALIBRATION_END)).to_arrow_table()
+            args.repeat, lambda: raw.sql(summary_sql(calibration_end)).to_arrow_table()
         )
-        t_rfm, rfm = best_of(args.repeat, lambda: rfm_table(tables, AS_OF, segment_map).to_pyarrow())
+        t_rfm, rfm = best_of(args.repeat, lambda: rfm_table(tables, as_of, segment_map).to_pyarrow())
         t_rfm_sql, rfm_hand = best_of(
-            args.repeat, lambda: raw.sql(rfm_sql(AS_OF, segment_map)).to_arrow_table()
+            args.repeat, lambda: raw.sql(rfm_sql(as_of, segment_map)).to_arrow_table()
         )
         same_summary = same_values(ours, theirs_sql)
         same_rfm = same_values(rfm, rfm_hand)
@@ -160,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
             frame = raw.sql(
                 f"""SELECT customer_id, CAST(order_date AS TIMESTAMP) AS date, CAST(total AS DOUBLE) AS value
-                FROM orders WHERE NOT is_cancelled AND order_date <= DATE '{CALIBRATION_END.isoformat()}'"""
+                FROM orders WHERE NOT is_cancelled AND order_date <= DATE '{calibration_end.isoformat()}'"""
             ).df()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -171,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                         "customer_id",
                         "date",
                         monetary_value_col="value",
-                        observation_period_end=str(CALIBRATION_END),
+                        observation_period_end=str(calibration_end),
                         freq="D",
                         freq_multiplier=7,
                     ),

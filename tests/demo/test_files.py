@@ -206,3 +206,27 @@ def test_cli_writes_the_files_and_reports_bad_input_in_one_line(
         monkeypatch, capsys, "generate", "--out", str(out), "--start", "2025-01-01", "--end", "2024-01-01"
     )
     assert code == 2 and "before" in stderr
+
+
+def test_large_tables_are_split_into_parts_that_a_folder_ingest_loads_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from retentio.config import Settings
+    from retentio.demo import output
+    from retentio.ingest import ingest_directory
+
+    monkeypatch.setattr(output, "MAX_ROWS_PER_FILE", 2_000)
+    meta = generate(tmp_path / "shop", customers=300, seed=3)
+    files = json.loads((tmp_path / "shop" / "metadata.json").read_text())["files"]
+    assert files["customers"] == ["customers.csv"]
+    assert len(files["events"]) >= 3 and files["events"][:2] == ["events.csv", "events-2.csv"]
+    for table, names in files.items():
+        assert sorted(p.name for p in (tmp_path / "shop").glob(f"{table}[.-]*csv")) == sorted(names)
+    summaries = ingest_directory(Settings(home=tmp_path / "home"), tmp_path / "shop")
+    loaded: dict[str, int] = defaultdict(int)
+    for summary in summaries:
+        assert summary.rejected == 0
+        loaded[summary.table] += summary.loaded
+    assert dict(loaded) == meta["rows"]

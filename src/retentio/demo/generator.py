@@ -595,7 +595,7 @@ def _metadata(
         "timezone": str(clock.zone),
         "currency": CURRENCY,
         "format": fmt,
-        "files": {name: sink.path.name for name, sink in sinks.items()},
+        "files": {name: [path.name for path in sink.paths] for name, sink in sinks.items()},
         "rows": {name: sink.rows for name, sink in sinks.items()},
         "true_params": true_params,
         "realised": {

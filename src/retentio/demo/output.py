@@ -150,26 +150,52 @@ def build_table(table: str, columns: dict[str, Any], fmt: str) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-class TableSink:
-    """Appends blocks of one table to ``<dir>/<table>.<fmt>``."""
+# A file per table holds at most this many rows; more go to ``<table>-2.<fmt>``, ``<table>-3.<fmt>``, ...
+# Ingest reads one file whole (duplicate keys are found across all its rows) and one Arrow text column
+# cannot exceed 2 GiB, which a million-customer shop's 73M events would; ``retentio demo --from`` and
+# ``ingest_directory`` load the parts in order.
+MAX_ROWS_PER_FILE = 10_000_000
 
-    def __init__(self, out_dir: Path, table: str, fmt: str) -> None:
-        self.table, self.fmt = table, fmt
-        self.path = out_dir / f"{table}.{fmt}"
+
+class TableSink:
+    """Appends blocks of one table to ``<dir>/<table>.<fmt>`` (then to numbered parts, see above)."""
+
+    def __init__(self, out_dir: Path, table: str, fmt: str, max_rows_per_file: int | None = None) -> None:
+        self.out_dir, self.table, self.fmt = out_dir, table, fmt
+        self.max_rows_per_file = max_rows_per_file or MAX_ROWS_PER_FILE
         self.schema = table_schema(table, fmt)
         self.rows = 0
-        self._writer: pa_csv.CSVWriter | pq.ParquetWriter
-        if fmt == "csv":
-            self._writer = pa_csv.CSVWriter(
-                str(self.path), self.schema, write_options=pa_csv.WriteOptions(quoting_style="needed")
+        self.paths: list[Path] = []
+        self._rows_in_file = 0
+        self._writer: pa_csv.CSVWriter | pq.ParquetWriter = self._open()
+
+    @property
+    def path(self) -> Path:
+        """The first (often the only) file."""
+        return self.paths[0]
+
+    def _open(self) -> pa_csv.CSVWriter | pq.ParquetWriter:
+        part = len(self.paths) + 1
+        name = f"{self.table}.{self.fmt}" if part == 1 else f"{self.table}-{part}.{self.fmt}"
+        path = self.out_dir / name
+        self.paths.append(path)
+        self._rows_in_file = 0
+        if self.fmt == "csv":
+            return pa_csv.CSVWriter(
+                str(path), self.schema, write_options=pa_csv.WriteOptions(quoting_style="needed")
             )
-        else:
-            self._writer = pq.ParquetWriter(str(self.path), self.schema, compression="zstd")
+        return pq.ParquetWriter(str(path), self.schema, compression="zstd")
 
     def write(self, block: pa.Table) -> None:
-        if block.num_rows:
-            self._writer.write_table(block)
-            self.rows += block.num_rows
+        while block.num_rows:
+            if self._rows_in_file >= self.max_rows_per_file:
+                self._writer.close()
+                self._writer = self._open()
+            piece = block.slice(0, self.max_rows_per_file - self._rows_in_file)
+            self._writer.write_table(piece)
+            self._rows_in_file += piece.num_rows
+            self.rows += piece.num_rows
+            block = block.slice(piece.num_rows)
 
     def close(self) -> None:
         self._writer.close()
