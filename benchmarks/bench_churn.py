@@ -57,7 +57,13 @@ def prepare(home: Path, customers: int, seed: int, timings: dict[str, float]) ->
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from retentio.analytics.tables import AnalyticsTables
     from retentio.models import registry
-    from retentio.models.churn.store import default_as_of, save_churn_model, score_tables
+    from retentio.models.churn.store import (
+        REASONS_MIN_RISK,
+        default_as_of,
+        reasons_at_risk,
+        save_churn_model,
+        score_tables,
+    )
     from retentio.models.churn.train import train_churn
     from retentio.store.snapshot import open_analytics
 
@@ -68,32 +74,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = prepare(home, args.customers, args.seed, timings)
     tables = AnalyticsTables.from_backend(open_analytics(settings))
 
-    result = _timed(
-        "train (backtest + final)",
-        timings,
-        lambda: train_churn(
-            tables,
-            horizon_days=args.horizon_days,
-            origins=args.origins,
-            train_cutoffs=args.train_cutoffs,
-            train_step_days=args.train_step_days,
-            timezone=settings.timezone,
-            params={"num_threads": args.threads} if args.threads else None,
-        ),
-    )
-    inside = result.metadata["timings_s"]
-    timings["  of which features + BG/NBD + labels"] = inside["features"]
-    timings["  of which LightGBM fits"] = inside["lightgbm"]
-    record = save_churn_model(settings, result)
+    if args.score_only:
+        from retentio.models.churn.store import load_churn_model
+
+        model, record = load_churn_model(settings)
+        metadata = record.metadata
+        print(f"scoring with the saved model version {record.version} (--score-only: no training)")
+    else:
+        result = _timed(
+            "train (backtest + final)",
+            timings,
+            lambda: train_churn(
+                tables,
+                horizon_days=args.horizon_days,
+                origins=args.origins,
+                train_cutoffs=args.train_cutoffs,
+                train_step_days=args.train_step_days,
+                timezone=settings.timezone,
+                params={"num_threads": args.threads} if args.threads else None,
+            ),
+        )
+        inside = result.metadata["timings_s"]
+        timings["  of which features + BG/NBD + labels"] = inside["features"]
+        timings["  of which LightGBM fits"] = inside["lightgbm"]
+        record = save_churn_model(settings, result)
+        model, metadata = result.model, result.metadata
 
     as_of: date = default_as_of(tables)
-    horizon = int(result.metadata["horizon_days"])
+    horizon = int(metadata["horizon_days"])
     scored = _timed(
         "score: features + predict",
         timings,
-        lambda: score_tables(result.model, tables, as_of, horizon, settings.timezone),
+        lambda: score_tables(model, tables, as_of, horizon, settings.timezone),
     )
-    payload = _timed("score: reasons (SHAP → text)", timings, lambda: scored.reason_records())
+    at_risk = int((scored.churn_risk >= REASONS_MIN_RISK).sum())
+    label = f"score: reasons for {at_risk:,} at risk"
+    payload = _timed(label, timings, lambda: reasons_at_risk(scored, REASONS_MIN_RISK))
     import pyarrow as pa
 
     scores = pa.table(
@@ -114,21 +130,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             payload,
         ),
     )
-    pooled = result.report["pooled"]
-    summary = {
+    summary: dict[str, Any] = {
         "customers_generated": args.customers,
-        "lightgbm_threads": args.threads or result.model.info["params"]["num_threads"],
         "buyers_scored": len(scored.frame),
+        "reasons_for": at_risk,
+        "timings_s": timings,
+        "mean_churn_risk": float(np.mean(scored.churn_risk)),
+    }
+    if args.score_only:
+        return summary
+    pooled = result.report["pooled"]
+    summary |= {
+        "lightgbm_threads": args.threads or result.model.info["params"]["num_threads"],
         "training_rows_final": result.metadata["training_rows"],
         "distinct_cutoffs": inside["cutoffs"],
-        "timings_s": timings,
         "pooled": {
             name: {k: pooled["scores"][name][k] for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift")}
             for name in ("model", "bgnbd", "recency")
         },
         "pooled_churn_rate": pooled["churn_rate"],
         "pooled_customers": pooled["customers"],
-        "mean_churn_risk": float(np.mean(scored.churn_risk)),
     }
     print("\nbacktest, pooled over origins (ROC AUC / PR AUC / Brier / top-decile lift):")
     for name, values in summary["pooled"].items():
@@ -157,6 +178,9 @@ def main() -> None:
         help="LightGBM threads (default: the model's own setting, 1; more only pays on an idle machine)",
     )
     parser.add_argument("--json", help="write the summary as JSON to this file")
+    parser.add_argument(
+        "--score-only", action="store_true", help="skip training: score with the latest saved model"
+    )
     args = parser.parse_args()
     summary = run(args)
     if args.json:

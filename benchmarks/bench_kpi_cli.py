@@ -9,6 +9,12 @@ as a whole process (import, settings, freshness check, the KPI queries for the p
 previous one, JSON out), several runs, median reported. Goal: under 3 s at 1M customers.
 
     .venv/bin/python benchmarks/bench_kpi_cli.py --customers 1000000 --runs 5
+
+``--generator`` builds the store from the demo generator's shop instead (order lines with costs,
+refunds, survey answers, 73M events at 1M customers; generate + ingest take ~40 min once, then
+``--home`` reuses it, as does ``bench_churn.py --home``):
+
+    .venv/bin/python benchmarks/bench_kpi_cli.py --generator --customers 1000000 --home /data/shop1m
 """
 
 from __future__ import annotations
@@ -37,10 +43,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--home", type=Path, help="reuse or build in this RETENTIO_HOME")
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--generator", action="store_true", help="a generated shop (see above)")
+    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="retentio-bench-kpi-"))
     settings = Settings(home=home)
-    if not settings.snapshot_path.exists():
+    if args.generator:
+        from bench_churn import prepare
+
+        prepare(home, args.customers, args.seed, {})
+    elif not settings.snapshot_path.exists():
         built = build_store(settings, args.customers, seed=1)
         print(f"built {built}", flush=True)
     exe = str(Path(sys.executable).with_name("retentio"))

@@ -83,4 +83,3 @@ class AnalyticsTables:
             result: pa.Table = relation(expr).to_arrow_table()
             return result
         return expr.to_pyarrow()
-

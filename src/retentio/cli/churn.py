@@ -90,15 +90,21 @@ def score_command(
     reasons: Annotated[
         bool, typer.Option("--reasons/--no-reasons", help="Store the top reasons too (slower at scale).")
     ] = True,
+    reasons_min_risk: Annotated[
+        float,
+        typer.Option("--reasons-min-risk", help="Store reasons for customers at least this risky (0 = all)."),
+    ] = 0.5,
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
-    """Score every customer with an order and store churn_risk and reasons in customer_scores."""
+    """Score every customer with an order; store churn_risk, and reasons for those at risk."""
     from retentio.models.churn.store import score_and_store
 
     settings = Settings.from_env()
     day = parse_date(as_of, "--as-of") if as_of else None
     with status("scoring customers", enabled=output_format is OutputFormat.table):
-        summary = score_and_store(settings, day, version, with_reasons=reasons)
+        summary = score_and_store(
+            settings, day, version, with_reasons=reasons, reasons_min_risk=reasons_min_risk
+        )
     data = {
         "model": "churn",
         "version": summary.model_version,

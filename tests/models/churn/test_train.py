@@ -111,6 +111,29 @@ def test_score_writes_every_buyer_and_latest_scores_reads_them(
     risk = np.asarray(scores.column("churn_risk").to_numpy())
     assert ((risk >= 0) & (risk <= 1)).all()
     assert summary.mean_churn_risk == pytest.approx(float(risk.mean()))
+    # Reasons are stored for the customers at risk (>= 0.5 by default), and only for them.
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from retentio.store.db import engine_for
+    from retentio.store.schema import CustomerScore
+
+    with Session(engine_for(settings)) as session:
+        stored = session.execute(
+            select(CustomerScore.churn_risk, CustomerScore.reasons).where(CustomerScore.model == "churn")
+        ).all()
+    at_risk = [reasons for value, reasons in stored if value is not None and value >= 0.5]
+    assert at_risk and all(r is not None and "reasons" in r for r in at_risk)
+    assert all(reasons is None for value, reasons in stored if value is not None and value < 0.5)
+    everyone = score_and_store(settings, version=record.version, reasons_min_risk=0.0)
+    assert everyone.customers == buyers
+    with Session(engine_for(settings)) as session:
+        missing = session.scalar(
+            select(CustomerScore.customer_id).where(
+                CustomerScore.model == "churn", CustomerScore.reasons.is_(None)
+            )
+        )
+    assert missing is None
 
     # The CLI reads the same model and store.
     from retentio.cli.app import app

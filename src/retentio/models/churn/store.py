@@ -91,6 +91,8 @@ def train_and_save(
     return result, save_churn_model(settings, result)
 
 
+# Reasons are stored for customers at least this likely to churn (see score_and_store).
+REASONS_MIN_RISK = 0.5
 # SHAP values are computed this many rows at a time, so memory stays flat however many customers.
 REASON_CHUNK = 50_000
 
@@ -127,6 +129,17 @@ class Scored:
         skips millions of :class:`Reason` objects made only to be turned into dicts.
         """
         return [record for batch in self.reason_batches(top) for record in batch.records()]
+
+
+def reasons_at_risk(scored: Scored, min_risk: float, top: int = DEFAULT_TOP) -> list[dict[str, Any] | None]:
+    """Per row the ``customer_scores.reasons`` JSON for rows with ``churn_risk >= min_risk``, else None."""
+    at_risk = np.flatnonzero(scored.churn_risk >= min_risk)
+    frame = scored.frame.iloc[at_risk].reset_index(drop=True)
+    subset = Scored(scored.as_of, frame, scored.churn_risk[at_risk], scored.model)
+    out: list[dict[str, Any] | None] = [None] * len(scored.frame)
+    for position, record in zip(at_risk.tolist(), subset.reason_records(top), strict=True):
+        out[position] = record
+    return out
 
 
 def score_tables(
@@ -167,18 +180,23 @@ def score_and_store(
     version: int | None = None,
     top: int = DEFAULT_TOP,
     with_reasons: bool = True,
+    reasons_min_risk: float = REASONS_MIN_RISK,
 ) -> ScoreSummary:
     """Score every buyer with the saved model and replace the ``churn`` rows of ``customer_scores``.
 
-    ``with_reasons=False`` skips the SHAP reasons (the slow part at millions of customers; ``explain``
-    still computes them for one customer on demand).
+    Every buyer gets a ``churn_risk``; the customers at risk (``churn_risk >= reasons_min_risk``, 0 =
+    everyone) also get their reasons — the ones a marketer acts on, and the SHAP values behind reasons
+    are most of the cost at millions of customers. ``with_reasons=False`` skips reasons altogether.
+    ``explain`` computes any customer's reasons on demand.
     """
+    if not 0.0 <= reasons_min_risk <= 1.0:
+        raise UserError(f"the risk above which reasons are stored must be in [0, 1], got {reasons_min_risk}")
     model, record = load_churn_model(settings, version)
     tables = _tables(settings)
     day = as_of or default_as_of(tables)
     horizon = int(record.metadata.get("horizon_days", 90))
     scored = score_tables(model, tables, day, horizon, settings.timezone)
-    reasons = scored.reason_records(top) if with_reasons else None
+    reasons = reasons_at_risk(scored, reasons_min_risk, top) if with_reasons else None
     table = pa.table(
         {
             "customer_id": pa.array(scored.frame["customer_id"].astype(str).tolist(), pa.string()),
