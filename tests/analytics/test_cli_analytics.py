@@ -235,3 +235,16 @@ def test_open_tables_follows_an_analytics_url(tmp_path: Path, snapshot_rows: Any
     tables = render.open_tables(Configured())  # type: ignore[arg-type]
     assert tables.orders.total.sum().to_pyarrow().as_py() == Decimal("12.50")
     tables.backend.disconnect()
+
+
+def test_kpi_on_data_that_ended_says_which_as_of_to_pass(cli: Any) -> None:
+    # Default as-of is today: the fixture's data (early 2024) end long before the last month.
+    result = cli("kpi", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["S"] == 0  # stdout stays pure JSON
+    assert "2024-02-29" in result.stderr and "--as-of 2024-03-01" in result.stderr
+    # With --as-of, or when the period has orders, there is nothing to say.
+    quiet = cli("kpi", "--from", "2024-02-01", "--to", "2024-03-01", "--format", "json")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    explicit = cli("kpi", "--as-of", "2030-01-01", "--format", "json")
+    assert explicit.exit_code == 0 and explicit.stderr == ""

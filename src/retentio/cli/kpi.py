@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date, timedelta
+from typing import Annotated, Any
 
 import typer
 
@@ -10,7 +11,7 @@ from retentio.analytics import render
 from retentio.analytics.kpis import compute_kpis, parse_benchmarks
 from retentio.analytics.periods import as_of_or_today, parse_date, resolve_period
 from retentio.analytics.render import OutputFormat
-from retentio.cli.common import AsOfOption, FormatOption, SegmentOption, status
+from retentio.cli.common import AsOfOption, FormatOption, SegmentOption, err_console, status
 from retentio.config import Settings
 
 
@@ -66,9 +67,27 @@ def kpi_command(
             by=by,
             benchmarks=benchmarks,
         )
+    no_orders = not report.get("groups") and report["counts"]["purchase_frequency"]["numerator"] == 0
+    if as_of is None and no_orders:
+        _hint_when_data_ended(tables, chosen.start, settings.locale)
     if segment:
         report = {"segment": segment, **report}
     typer.echo(render.kpi_output(report, output_format), nl=False)
+
+
+def _hint_when_data_ended(tables: Any, start: date, locale: str) -> None:
+    """On stderr: the period is empty because the data end before it (an export, not a live shop).
+
+    The default as-of stays today — moving it back to the end of the data would show a shop whose
+    orders stopped as if nothing had changed — but the user learns which --as-of to pass.
+    """
+    from retentio.analytics.summary import valid_orders
+    from retentio.i18n import translate
+
+    orders = valid_orders(tables)
+    last = tables.fetch(orders.aggregate(last=orders.order_date.max())).column(0)[0].as_py()
+    if last is not None and last < start:
+        err_console.print(translate("kpi.stale_hint", locale, last=last, as_of=last + timedelta(days=1)))
 
 
 def register(app: typer.Typer) -> None:
