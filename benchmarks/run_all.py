@@ -2,6 +2,7 @@
 
     .venv/bin/pip install -e '.[bench]' && .venv/bin/python benchmarks/run_all.py          # full size
     .venv/bin/python benchmarks/run_all.py --quick                                          # small sizes
+    .venv/bin/python benchmarks/run_all.py --generator-shop /data/shop1m   # + the generator's 1M shop
 
 Each benchmark is a script in this folder that can also be run alone (see its --help). Timings are
 medians of several runs inside one process, ours and the peer alternating; quote the ratios, not
@@ -47,6 +48,36 @@ QUICK = [
 ]
 
 
+def generator_plan(shop: Path) -> list[tuple[str, list[str]]]:
+    """The figures on the demo generator's 1M-customer shop (built once into ``shop``, ~40 min)."""
+    home, parquet = str(shop / "home"), str(shop / "parquet")
+    orders = f"{parquet}/orders*.parquet"
+    return [
+        (
+            "retentio kpi end to end, generator's 1M shop",
+            ["bench_kpi_cli.py", "--generator", "--customers", "1000000", "--home", home, "--runs", "7"],
+        ),
+        (
+            "Churn model, generator's 1M shop",
+            ["bench_churn.py", "--customers", "1000000", "--home", home, "--threads", "2"],
+        ),
+        (
+            "Per-customer RFM + BTYD summary, generator's orders, with lifetimes",
+            ["bench_summary.py", "--orders-parquet", orders, "--calibration-end", "2025-12-31",
+             "--repeat", "3", "--lifetimes-max-orders", "20000000"],
+        ),
+        ("Monthly cohort matrix, generator's orders", ["bench_cohorts.py", "--orders-parquet", orders]),
+    ]  # fmt: skip
+
+
+def _generate_parquet(shop: Path) -> None:
+    target = shop / "parquet"
+    if not (target / "metadata.json").is_file():
+        from retentio.demo.generator import generate
+
+        generate(target, customers=1_000_000, seed=7, fmt="parquet")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -54,8 +85,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (minutes, not tens of minutes)")
     parser.add_argument("--only", nargs="*", help="run only benchmarks whose title contains one of these")
     parser.add_argument("--out", type=Path, default=DOC)
+    parser.add_argument(
+        "--generator-shop",
+        type=Path,
+        help="also run the figures on the generator's 1M-customer shop, built once in this folder (~40 min)",
+    )
     args = parser.parse_args()
-    plan = QUICK if args.quick else FULL
+    plan = list(QUICK if args.quick else FULL)
+    if args.generator_shop:
+        _generate_parquet(args.generator_shop)
+        plan += generator_plan(args.generator_shop)
     if args.only:
         plan = [(t, a) for t, a in plan if any(o.lower() in t.lower() for o in args.only)]
     sections = []
