@@ -1,6 +1,6 @@
 """Retention KPIs for a period (DESIGN §4), computed in the engine, turned into numbers by pure rules.
 
-Two layers: :func:`gather_counts` runs a few aggregate queries (per customer, then per group) and
+Two layers: :func:`gather_counts_for` runs a few aggregate queries (per customer, then per group) and
 returns :class:`KpiCounts` — the numerators and denominators; :func:`kpis_from_counts` turns counts
 into the KPI object with no I/O, so every rule can be tested without a database.
 
@@ -289,9 +289,9 @@ def _group_map(tables: AnalyticsTables, by: str, as_of: date | None) -> ir.Table
 
 
 def _with_group(table: ir.Table, groups: ir.Table | None) -> ir.Table:
-    """Attach the ``group`` column by customer (a constant when there is no grouping)."""
+    """Attach the ``group`` column by customer; unchanged without grouping (see :func:`_per_group`)."""
     if groups is None:
-        return table.mutate(group=ibis.literal("all", type="string"))
+        return table
     mapping = groups.rename(group_customer_id="customer_id")
     joined = table.left_join(mapping, table.customer_id == mapping.group_customer_id)
     return joined.drop("group_customer_id")
@@ -308,21 +308,6 @@ def _as_decimal(value: Any) -> Decimal:
     return ZERO if value is None else Decimal(value).quantize(CENT)
 
 
-def gather_counts(
-    tables: AnalyticsTables,
-    period: Period,
-    active_window_days: int = 365,
-    *,
-    as_of: date | None = None,
-    customer_ids: CustomerIds = None,
-    groups: ir.Table | None = None,
-) -> dict[str | None, KpiCounts]:
-    """Counts behind the KPIs of ``period``, per group (key ``"all"`` without grouping)."""
-    return gather_counts_for(
-        tables, [period], active_window_days, as_of=as_of, customer_ids=customer_ids, groups=groups
-    )[0]
-
-
 def gather_counts_for(
     tables: AnalyticsTables,
     periods: list[Period],
@@ -332,7 +317,7 @@ def gather_counts_for(
     customer_ids: CustomerIds = None,
     groups: ir.Table | None = None,
 ) -> list[dict[str | None, KpiCounts]]:
-    """:func:`gather_counts` of several periods at once: one result per period, in order.
+    """Counts behind the KPIs of each period, per group (key ``"all"`` without grouping), in order.
 
     Every period is computed in the *same* scan of the facts (a column set per period), so the
     current and the previous period of ``retentio kpi`` cost one pass, not two. Four queries, each
@@ -628,7 +613,6 @@ __all__ = [
     "KPI_KEYS",
     "KpiCounts",
     "compute_kpis",
-    "gather_counts",
     "gather_counts_for",
     "kpi_benchmarks",
     "kpi_change",
