@@ -115,7 +115,7 @@ class Scored:
         names, matrix = group_matrix(self.model.features)
         for start in range(0, len(self.frame), REASON_CHUNK):
             chunk = self.frame.iloc[start : start + REASON_CHUNK]
-            totals = self.model.relative_contributions(chunk) @ matrix
+            totals = self.model.relative_contributions(chunk, matrix)
             yield batch_reasons(Columns.of_frame(chunk), names, totals, top)
 
     def reasons(self, top: int = DEFAULT_TOP) -> list[list[Reason]]:
