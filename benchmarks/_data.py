@@ -85,10 +85,19 @@ def build_database(
     )
     for name, columns in EMPTY_TABLES.items():
         con.execute(f"CREATE TABLE {name} ({columns})")
+    # The snapshot's derived purchase-day flags (store.snapshot), computed the way a rebuild does.
+    from retentio.store.snapshot import refresh_purchase_days
+
+    con.execute("ALTER TABLE orders ADD COLUMN opens_purchase_day BOOLEAN")
+    con.execute("ALTER TABLE orders ADD COLUMN on_first_purchase_day BOOLEAN")
+    started = time.perf_counter()
+    refresh_purchase_days(con, only_customers=False)
+    flag_ms = round((time.perf_counter() - started) * 1000)
     counts = {
         "customers": con.execute("SELECT count(DISTINCT customer_id) FROM orders").fetchone()[0],  # type: ignore[index]
         "orders": con.execute("SELECT count(*) FROM orders").fetchone()[0],  # type: ignore[index]
         "refunds": con.execute("SELECT count(*) FROM refunds").fetchone()[0],  # type: ignore[index]
+        "purchase_day_flags_ms": flag_ms,
     }
     con.close()
     return counts

@@ -77,6 +77,8 @@ SNAPSHOT_SCHEMAS: dict[str, pa.Schema] = {
             ("channel", pa.string()),
             ("coupon_code", pa.string()),
             ("cost_of_goods", MONEY),
+            ("opens_purchase_day", pa.bool_()),
+            ("on_first_purchase_day", pa.bool_()),
         ]
     ),
     "order_lines": pa.schema(
@@ -388,12 +390,35 @@ class SnapshotRows:
             return None
         return sum((line["quantity"] * line["unit_cost"] for line in lines), Decimal("0.00"))
 
+    def _purchase_day_flags(self) -> dict[str, tuple[bool, bool]]:
+        """The snapshot's derived (opens_purchase_day, on_first_purchase_day) of every order."""
+        valid = sorted(
+            (o for o in self.orders if not o.get("is_cancelled")),
+            key=lambda o: (o["customer_id"], o["ordered_at"], o["order_id"]),
+        )
+        first_day: dict[str, Any] = {}
+        seen: set[tuple[str, Any]] = set()
+        flags = {o["order_id"]: (False, False) for o in self.orders}
+        for order in valid:
+            customer, day = order["customer_id"], order["order_date"]
+            first_day.setdefault(customer, day)
+            flags[order["order_id"]] = ((customer, day) not in seen, day == first_day[customer])
+            seen.add((customer, day))
+        return flags
+
     def arrow_tables(self) -> dict[str, pa.Table]:
         """The eight snapshot tables as Arrow tables with the snapshot schema (empty ones included)."""
+        flags = self._purchase_day_flags()
         rows: dict[str, list[dict[str, Any]]] = {
             "customers": list(self.customers.values()),
             "orders": [
-                {**order, "cost_of_goods": self._cost_of_goods(order["order_id"])} for order in self.orders
+                {
+                    **order,
+                    "cost_of_goods": self._cost_of_goods(order["order_id"]),
+                    "opens_purchase_day": flags[order["order_id"]][0],
+                    "on_first_purchase_day": flags[order["order_id"]][1],
+                }
+                for order in self.orders
             ],
             "order_lines": self.order_lines,
             "refunds": self.refunds,

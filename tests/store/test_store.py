@@ -126,6 +126,76 @@ def test_snapshot_keeps_each_orders_cost_of_goods_current(settings: Settings, tm
     assert costs() == expected
 
 
+def test_snapshot_keeps_the_purchase_day_flags_current(settings: Settings, tmp_path: Path) -> None:
+    def write(name: str, text: str) -> None:
+        (tmp_path / f"{name}.csv").write_text(text, encoding="utf-8")
+        ingest_file(settings, name, tmp_path / f"{name}.csv")
+
+    def flags() -> dict[str, tuple[bool, bool]]:
+        with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+            rows = con.execute("select order_id, opens_purchase_day, on_first_purchase_day from orders")
+            return {order: (opens, first) for order, opens, first in rows.fetchall()}
+
+    write("customers", "customer_id\na\nb\n")
+    header = "order_id,customer_id,ordered_at,total,status\n"
+    # o1 and o2 on one Moscow day; o4 at 21:30 UTC is 00:30 on 6 January in Moscow, a day of its own.
+    write(
+        "orders",
+        header + "o1,a,2024-01-05T10:00:00+03:00,10,\no2,a,2024-01-05T12:00:00+03:00,20,\n"
+        "o3,a,2024-01-07T10:00:00+03:00,30,\no4,a,2024-01-05T21:30:00+00:00,40,\n",
+    )
+    assert flags() == {"o1": (True, True), "o2": (False, True), "o3": (True, False), "o4": (True, False)}
+    write("orders", header + "o0,a,2024-01-04T09:00:00+03:00,5,\n")  # an earlier first purchase day
+    assert flags() == {
+        "o0": (True, True),
+        "o1": (True, False),
+        "o2": (False, False),
+        "o3": (True, False),
+        "o4": (True, False),
+    }
+    write("orders", header + "o1,a,2024-01-05T10:00:00+03:00,10,cancelled\n")  # o2 now opens the day
+    write("orders", header + "o3,b,2024-01-07T10:00:00+03:00,30,\n")  # moved to another customer
+    expected = {
+        "o0": (True, True),
+        "o1": (False, False),
+        "o2": (True, False),
+        "o3": (True, True),
+        "o4": (True, False),
+    }
+    assert flags() == expected
+    snapshot.rebuild(settings)
+    assert flags() == expected
+
+
+def test_a_schema_2_snapshot_gets_its_purchase_day_flags_in_place(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "customers.csv").write_text("customer_id\na\n", encoding="utf-8")
+    ingest_file(settings, "customers", tmp_path / "customers.csv")
+    (tmp_path / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,total\no1,a,2024-01-05,1\no2,a,2024-01-05,2\no3,a,2024-02-01,3\n",
+        encoding="utf-8",
+    )
+    ingest_file(settings, "orders", tmp_path / "orders.csv")
+    version = snapshot.snapshot_version(settings.snapshot_path)
+    with duckdb.connect(str(settings.snapshot_path)) as con:  # what a schema-2 snapshot looked like
+        con.execute("ALTER TABLE orders DROP COLUMN opens_purchase_day")
+        con.execute("ALTER TABLE orders DROP COLUMN on_first_purchase_day")
+        con.execute("UPDATE _snapshot_meta SET value = '2' WHERE key = 'schema'")
+    assert snapshot.snapshot_version(settings.snapshot_path) is None
+
+    def no_rebuild(_: Settings) -> int:
+        raise AssertionError("upgraded in place, not rebuilt")
+
+    monkeypatch.setattr(snapshot, "rebuild", no_rebuild)
+    con = snapshot.open_analytics(settings)
+    flags = con.table("orders").order_by("order_id").execute()
+    con.disconnect()
+    assert flags["opens_purchase_day"].tolist() == [True, False, True]
+    assert flags["on_first_purchase_day"].tolist() == [True, True, False]
+    assert snapshot.snapshot_version(settings.snapshot_path) == version
+
+
 def test_snapshot_of_an_older_schema_is_rebuilt(settings: Settings, tmp_path: Path) -> None:
     (tmp_path / "customers.csv").write_text("customer_id\na\n", encoding="utf-8")
     ingest_file(settings, "customers", tmp_path / "customers.csv")

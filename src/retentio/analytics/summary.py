@@ -93,13 +93,6 @@ def valid_refunds(
     return refunds.anti_join(excluded_orders, refunds.order_id == excluded_orders.excluded_order_id)
 
 
-def _day_values(orders: ir.Table) -> ir.Table:
-    """One row per customer and purchase day: the day's order totals summed, and how many orders."""
-    return orders.group_by(["customer_id", "order_date"]).aggregate(
-        day_value=orders.total.sum(), day_orders=orders.count()
-    )
-
-
 def customer_summary(
     tables: AnalyticsTables,
     calibration_end: date,
@@ -120,16 +113,15 @@ def customer_summary(
         raise ValueError("observation_end must be after calibration_end")
     orders = valid_orders(tables, customer_ids=customer_ids)
     calibration = orders.filter(orders.order_date <= calibration_end)
-    days = _day_values(calibration)
-    # Repeat value = all days − the first day's value. ``argmin`` (DuckDB FIRST … ORDER BY,
-    # PostgreSQL ARRAY_AGG … [1], Spark MIN_BY) is unambiguous here because a customer has one row
-    # per day; measured faster than a window or a join back to the first day (bench_summary.py).
-    per_customer = days.group_by("customer_id").aggregate(
-        first_order_date=days.order_date.min(),
-        last_order_date=days.order_date.max(),
-        purchase_days=days.count(),
-        orders=days.day_orders.sum(),
-        repeat_value=days.day_value.sum() - days.day_value.argmin(days.order_date),
+    # One aggregation per customer: the snapshot flags the order that opens each purchase day and the
+    # orders of the first purchase day (store.snapshot), so purchase days are a filtered count and the
+    # repeat value is all value minus the first day's — no per-(customer, day) aggregation first.
+    per_customer = calibration.group_by("customer_id").aggregate(
+        first_order_date=calibration.order_date.min(),
+        last_order_date=calibration.order_date.max(),
+        purchase_days=calibration.count(where=calibration.opens_purchase_day),
+        orders=calibration.count(),
+        repeat_value=calibration.total.sum() - calibration.total.sum(where=calibration.on_first_purchase_day),
     )
     end = ibis.date(calibration_end)
     span_days = per_customer.last_order_date.delta(per_customer.first_order_date, unit="day")
@@ -153,10 +145,9 @@ def customer_summary(
     holdout_orders = orders.filter(
         (orders.order_date > calibration_end) & (orders.order_date <= observation_end)
     )
-    holdout_days = _day_values(holdout_orders)
-    holdout = holdout_days.group_by("customer_id").aggregate(
-        holdout_days=holdout_days.count(),
-        holdout_value=holdout_days.day_value.sum(),
+    holdout = holdout_orders.group_by("customer_id").aggregate(
+        holdout_days=holdout_orders.count(where=holdout_orders.opens_purchase_day),
+        holdout_value=holdout_orders.total.sum(),
     )
     holdout = holdout.rename(holdout_customer_id="customer_id")
     joined = summary.left_join(holdout, summary.customer_id == holdout.holdout_customer_id)

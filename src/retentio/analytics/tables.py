@@ -15,7 +15,10 @@ Schema (columns in order; ``?`` = nullable):
 - orders: order_id, customer_id, ordered_at TIMESTAMP, order_date DATE, total DECIMAL(18,2),
   discount? DECIMAL, shipping? DECIMAL, currency?, status VARCHAR ('completed' | 'cancelled'),
   is_cancelled BOOLEAN, channel?, coupon_code?, cost_of_goods? DECIMAL (derived: Σ quantity ×
-  unit_cost of the order's lines; null when the order has no lines or a line without unit_cost)
+  unit_cost of the order's lines; null when the order has no lines or a line without unit_cost),
+  opens_purchase_day BOOLEAN (derived: the customer's first non-cancelled order of its local day, by
+  ordered_at then order_id), on_first_purchase_day BOOLEAN (derived: non-cancelled and on the
+  customer's first purchase day); both false for cancelled orders
 - order_lines: order_id, sku, quantity INT, unit_price DECIMAL, unit_cost? DECIMAL, product_name?,
   category?
 - refunds: refund_id, order_id, customer_id (from the order), refunded_at TIMESTAMP, refund_date DATE,

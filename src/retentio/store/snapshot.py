@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,9 +56,21 @@ _SKIP = {"events": {"properties"}}
 # orders.cost_of_goods = Σ quantity × unit_cost of the order's lines, null when the order has no
 # lines or a line without a unit cost. Materialised so that the KPIs' cost of goods is one more
 # aggregate in their scan of orders instead of a join of every order line (4.5 s → ~0 at 19M lines).
-_DERIVED = {"orders": [("cost_of_goods", "DECIMAL(18,2)")]}
+#
+# orders.opens_purchase_day: the order is the customer's first non-cancelled order (by ordered_at,
+# then order_id) of its local order_date; orders.on_first_purchase_day: it is non-cancelled and dated
+# on the customer's first purchase day. Both false for cancelled orders. With them the BTYD summary
+# (purchase days, value of the repeat days) is one aggregation per customer instead of one per
+# customer and day first (analytics.summary; 10M orders: ~0.4 s instead of ~1.7 s).
+_DERIVED = {
+    "orders": [
+        ("cost_of_goods", "DECIMAL(18,2)"),
+        ("opens_purchase_day", "BOOLEAN"),
+        ("on_first_purchase_day", "BOOLEAN"),
+    ]
+}
 # Bumped whenever the snapshot's tables change shape: a snapshot of another schema is rebuilt.
-SNAPSHOT_SCHEMA = "2"
+SNAPSHOT_SCHEMA = "3"
 
 
 def _columns(table: str) -> list[tuple[str, str, str]]:
@@ -98,6 +110,22 @@ def _refresh_order_costs(con: duckdb.DuckDBPyConnection, only_batch: bool) -> No
                    AS cost
             FROM order_lines{scope} GROUP BY order_id) c
         WHERE orders.order_id = c.order_id"""
+    )
+
+
+def refresh_purchase_days(con: duckdb.DuckDBPyConnection, only_customers: bool) -> None:
+    """Recompute the purchase-day flags of orders (all, or the customers in the ``touched`` table)."""
+    scope = " WHERE customer_id IN (SELECT customer_id FROM touched)" if only_customers else ""
+    con.execute(
+        f"""UPDATE orders SET opens_purchase_day = f.opens, on_first_purchase_day = f.first_day FROM (
+            SELECT order_id,
+                   NOT is_cancelled AND row_number() OVER (
+                       PARTITION BY customer_id, order_date, is_cancelled ORDER BY ordered_at, order_id
+                   ) = 1 AS opens,
+                   NOT is_cancelled AND order_date IS NOT DISTINCT FROM min(order_date)
+                       FILTER (WHERE NOT is_cancelled) OVER (PARTITION BY customer_id) AS first_day
+            FROM orders{scope}) f
+        WHERE orders.order_id = f.order_id"""
     )
 
 
@@ -171,6 +199,35 @@ def snapshot_version(path: Path) -> int | None:
         return None
 
 
+def _add_purchase_day_flags(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 2 → 3: add and fill ``orders.opens_purchase_day`` and ``on_first_purchase_day``."""
+    con.execute("ALTER TABLE orders ADD COLUMN opens_purchase_day BOOLEAN")
+    con.execute("ALTER TABLE orders ADD COLUMN on_first_purchase_day BOOLEAN")
+    refresh_purchase_days(con, only_customers=False)
+
+
+# In-place upgrades from an older snapshot schema: minutes saved on a big store, where a rebuild
+# re-reads every table (tens of millions of events) from the store.
+_UPGRADES: dict[str, Callable[[duckdb.DuckDBPyConnection], None]] = {"2": _add_purchase_day_flags}
+
+
+def _upgrade(path: Path) -> bool:
+    """Bring a snapshot of an older schema up to date in place; False when there is no way to."""
+    try:
+        with _writable(path) as con:
+            meta = dict(con.execute("SELECT key, value FROM _snapshot_meta").fetchall())
+            step = _UPGRADES.get(str(meta.get("schema")))
+            if step is None or "data_version" not in meta:
+                return False
+            con.execute("BEGIN")
+            step(con)
+            _stamp(con, int(meta["data_version"]))
+            con.execute("COMMIT")
+            return True
+    except duckdb.Error:
+        return False
+
+
 @contextmanager
 def _writable(path: Path, wait_s: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection, waiting while a reader holds the file."""
@@ -210,10 +267,20 @@ def apply(
         with _writable(path) as con:
             con.execute("BEGIN")
             con.register("batch", batch)
+            if table == "orders":
+                # Customers whose purchase days change: those of the batch, and the previous owners
+                # of re-sent orders (an order may move to another customer).
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT customer_id FROM batch UNION "
+                    "SELECT customer_id FROM orders WHERE order_id IN (SELECT order_id FROM batch)"
+                )
             con.execute(_delete_sql(table))
             con.execute(_insert_sql(table))
             if table in ("orders", "order_lines"):
                 _refresh_order_costs(con, only_batch=True)
+            if table == "orders":
+                refresh_purchase_days(con, only_customers=True)
+                con.execute("DROP TABLE touched")
             con.unregister("batch")
             if placeholder_ids:
                 con.register("ph", pa.table({"customer_id": pa.array(placeholder_ids, pa.string())}))
@@ -255,6 +322,7 @@ def rebuild(settings: Settings) -> int:
                     con.execute(_insert_sql(table))
                     con.unregister("batch")
             _refresh_order_costs(con, only_batch=False)
+            refresh_purchase_days(con, only_customers=False)
             _stamp(con, version)
             con.execute("CHECKPOINT")
         finally:
@@ -309,8 +377,12 @@ def _store_version(settings: Settings) -> int:
 
 
 def ensure_fresh(settings: Settings) -> None:
-    """Rebuild the snapshot if it is missing or behind the store."""
-    if snapshot_version(settings.snapshot_path) != _store_version(settings):
+    """Upgrade the snapshot if it is of an older schema; rebuild it if it is missing or behind the store."""
+    path, store_version = settings.snapshot_path, _store_version(settings)
+    current = snapshot_version(path)
+    if current is None and path.exists() and _upgrade(path):
+        current = snapshot_version(path)
+    if current != store_version:
         rebuild(settings)
 
 
@@ -333,9 +405,12 @@ def open_analytics(settings: Settings) -> Any:
     try:
         if path.exists():
             con = connect()
-            if _read_stamp(con.con) == store_version:
+            stamp = _read_stamp(con.con)
+            if stamp == store_version:
                 return con
             con.disconnect()
+            if stamp is None and _upgrade(path) and snapshot_version(path) == store_version:
+                return connect()
         rebuild(settings)
         return connect()
     except duckdb.IOException as exc:
