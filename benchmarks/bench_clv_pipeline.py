@@ -135,6 +135,8 @@ def build_store(settings: Settings, customers: int, seed: int) -> dict[str, int]
         con.register("new_orders", orders)
         columns = ", ".join(orders.column_names)
         con.execute(f"INSERT INTO orders ({columns}) SELECT {columns} FROM new_orders")
+        # The snapshot's derived purchase-day flags, as ingest or a rebuild would set them.
+        snapshot.refresh_purchase_days(con, only_customers=False)
         con.execute("CHECKPOINT")
     return {"customers": customers, "orders": orders.num_rows, "completed_orders": completed}
 

@@ -128,14 +128,15 @@ def _patterns(columns: _Columns, splits: tuple[Split, ...]) -> NDArray[np.intege
 
 
 def _representatives(code: NDArray[np.integer[Any]], bits: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """(first row of each distinct pattern, index of each row's pattern among them)."""
+    """(a row of each distinct pattern, index of each row's pattern among them). Which row stands for
+    a pattern does not matter: every row of a pattern has the same values."""
     if bits <= TABLE_BITS:
-        first = np.full(1 << bits, -1, dtype=np.intp)
-        first[code[::-1]] = np.arange(len(code) - 1, -1, -1)  # the last write wins: the first row
-        present = np.flatnonzero(first >= 0)
+        row_of = np.full(1 << bits, -1, dtype=np.intp)
+        row_of[code] = np.arange(len(code))
+        present = np.flatnonzero(row_of >= 0)
         slot = np.zeros(1 << bits, dtype=np.intp)
         slot[present] = np.arange(len(present))
-        return first[present], slot[code]
+        return row_of[present], slot[code]
     _, rows, inverse = np.unique(code, return_index=True, return_inverse=True)
     return rows.astype(np.intp), inverse.astype(np.intp)
 
