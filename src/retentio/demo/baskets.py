@@ -12,8 +12,13 @@ customer with that budget shops:
 3. a *top-up*: the rest of the budget buys more of the consumable (or the segment's filler consumable),
    quantity = remaining budget / price, rounded.
 
-So the merchandise subtotal tracks the budget up to one top-up item's price, and Gamma-Gamma holds for
-order values up to that rounding.
+Finally, a customer does not buy the same phone, grinder or phone case twice: a non-consumable SKU a
+customer already bought on an earlier order is swapped for a neighbour in price in its category
+(:func:`_swap_repeated_durables`). Consumables are the only SKUs bought again, which is what the
+recommender's repurchase rule must learn from the data.
+
+So the merchandise subtotal tracks the budget up to one top-up item's price (and the price step of a
+swapped durable), and Gamma-Gamma holds for order values up to that rounding.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ MAX_TOP_UP_QUANTITY = 6
 LARGE_BUDGET_MINOR = 12_000_00  # above this a basket is always led by a durable
 EXTRA_ITEM_ROUNDS = 5
 TOP_UP_ITEMS = 3  # extra distinct items are added while the budget exceeds this many filler items
+SWAP_PASSES = 32  # rounds of moving repeated non-consumables along the price list
+MAX_SWAP_MARKUP = 1.25  # a swapped durable costs at most this much more than the one first picked
 
 
 def _weights_matrix(kind: str) -> np.ndarray:
@@ -80,6 +87,58 @@ def _near_top(n_fit: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.maximum(n_fit - 1 - np.floor(u * top).astype(np.int64), 0)
 
 
+def _swap_repeated_durables(
+    catalogue: Catalogue, line_customer: np.ndarray, line_product: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``line_product`` with each non-consumable SKU that its customer bought on an earlier line moved
+    to a neighbour in price within its category. Lines must be in chronological order.
+
+    The k-th repeat of a SKU moves k places down the price list, so the repeats of one SKU spread in a
+    single round and stay within the budget the pick was made for (the top-up spends what a cheaper
+    pick saves: Gamma-Gamma spend is kept). A line that would fall below the cheapest turns round and
+    moves up from then on, but not past :data:`MAX_SWAP_MARKUP` × the price of the original pick (a
+    customer who owns every cheaper phone does not start buying dearer ones): such a line is dropped,
+    and so are repeats left after :data:`SWAP_PASSES` rounds. Each line keeps its direction, so a
+    chain of collisions ends at a SKU the customer lacks. Returns (products, lines to keep).
+    """
+    product = line_product.copy()
+    keep = np.ones(len(product), dtype=bool)
+    category = catalogue.category_index[product]
+    durable = np.flatnonzero(~_IS_CONSUMABLE[category])
+    if not len(durable):
+        return product, keep
+    ceiling = catalogue.price_minor[line_product] * MAX_SWAP_MARKUP
+    rank_of = np.empty(len(catalogue), dtype=np.int64)
+    for c in range(N_CATEGORIES):
+        members = catalogue.flat_by_price[catalogue.offsets[c] : catalogue.offsets[c + 1]]
+        rank_of[members] = np.arange(len(members))
+    size = np.diff(catalogue.offsets)
+    direction = np.full(len(line_product), -1, dtype=np.int64)
+    for _ in range(SWAP_PASSES + 1):
+        live = durable[keep[durable]]
+        key = line_customer[live] * len(catalogue) + product[live]
+        order = np.argsort(key, kind="stable")  # stable: each customer's first purchase stays first
+        sorted_key = key[order]
+        starts = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
+        position = np.arange(len(order))
+        repeat = position - np.maximum.accumulate(np.where(starts, position, 0))  # 0 = first purchase
+        rows = live[order[repeat > 0]]
+        if not len(rows):
+            break
+        if _ == SWAP_PASSES:  # out of rounds: drop what still repeats
+            keep[rows] = False
+            break
+        c, k, rank = category[rows], repeat[repeat > 0], rank_of[product[rows]]
+        below = rank + direction[rows] * k < 0
+        direction[rows[below]] = 1
+        moved = np.clip(rank + direction[rows] * k, 0, size[c] - 1)
+        target = catalogue.by_rank(c, moved)
+        fits = (rank + direction[rows] * k < size[c]) & (catalogue.price_minor[target] <= ceiling[rows])
+        keep[rows[~fits]] = False
+        product[rows[fits]] = target[fits]
+    return product, keep
+
+
 def build_baskets(
     rng: np.random.Generator,
     catalogue: Catalogue,
@@ -87,9 +146,11 @@ def build_baskets(
     segment: np.ndarray,
     favourites: np.ndarray,
     order_seq: np.ndarray,
+    customer: np.ndarray | None = None,
 ) -> Baskets:
-    """Order lines for orders with the given budgets, segments, favourites (orders × categories) and
-    position in the customer's history (0 = first order)."""
+    """Order lines for orders (in chronological order) with the given budgets, segments, favourites
+    (orders × categories), position in the customer's history (0 = first order) and customer (any
+    integer id; without it, repeated durables are left as drawn)."""
     m = len(budget_minor)
     price = catalogue.price_minor
     u = rng.random((m, 8))
@@ -152,6 +213,22 @@ def build_baskets(
         )
         add(pick, active)
 
+    if customer is not None:
+        # No durable bought twice (see the module docstring), settled before the top-up so that the
+        # top-up spends what the swaps saved or takes back what they cost: the subtotal keeps
+        # tracking the budget.
+        picked = np.stack(products, axis=1)
+        chosen = np.stack(present, axis=1)
+        owner = np.broadcast_to(np.asarray(customer, dtype=np.int64)[:, None], picked.shape)[chosen]
+        swapped = picked.copy()
+        kept = chosen.copy()
+        swapped[chosen], kept[chosen] = _swap_repeated_durables(catalogue, owner, picked[chosen])
+        # An order keeps its primary item even if it repeats one the customer has: never an empty order.
+        kept[:, 0] = True
+        cost = np.where(kept, price[swapped], 0) - np.where(chosen, price[picked], 0)
+        remaining = remaining - cost.sum(axis=1)
+        products, present = list(swapped.T), list(kept.T)
+
     # Top up with more of a consumable primary, or with the segment's filler (a few at most if durable).
     primary_is_consumable = _IS_CONSUMABLE[primary_cat]
     filler = np.where(primary_is_consumable, primary, favourites[rows, filler_cat])
@@ -170,6 +247,9 @@ def build_baskets(
     mask = np.stack(present, axis=1)
     order_idx = np.broadcast_to(rows[:, None], prod.shape)[mask]
     prod, qty = prod[mask], qty[mask]
+    if customer is not None:  # the durable fillers, too (cheap: the subtotal barely moves)
+        # Lines the swap would drop stay as they are here: the top-up is already spent.
+        prod, _ = _swap_repeated_durables(catalogue, np.asarray(customer, dtype=np.int64)[order_idx], prod)
     # One line per (order, sku): merge repeats (a cross-sold coffee that is also the top-up).
     key = order_idx * len(catalogue) + prod
     uniq, inverse = np.unique(key, return_inverse=True)

@@ -240,6 +240,7 @@ def simulate_orders(
         traits.segment[all_cust],
         block.favourites[all_cust],
         all_seq,
+        block.numbers[all_cust],
     )
     subtotal = baskets.subtotal_minor
     # Coupons take whole roubles off; redemptions at most half the basket.

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from retentio.models.recommend.cooccurrence import CooccurrenceRecommender, association_rules
-from retentio.models.recommend.data import ItemIndex, PurchaseMatrix
+from retentio.models.recommend.data import UNKNOWN_CATEGORY, ItemIndex, PurchaseMatrix
 from retentio.models.recommend.evaluate import mean_metrics, ndcg_at_k, precision_at_k, recall_at_k
 from retentio.models.recommend.implicit_mf import ImplicitALS, conjugate_gradient_step
 from retentio.models.recommend.repurchase import RepurchaseProfile
@@ -157,6 +157,50 @@ def test_consumables_come_back_when_due_and_durables_never() -> None:
     assert [p.sku for p in model.recommend(early, ["c20"], n=3)["c20"]] == ["CASE"]
     # A customer who already has the case gets nothing durable back.
     assert [p.sku for p in model.recommend(early, ["c3"], n=3)["c3"]] == []
+
+
+def test_a_few_extreme_buyers_do_not_make_a_category_consumable() -> None:
+    start = date(2024, 1, 1)
+    rows = []
+
+    def buy(customer: str, day: int, sku: str) -> None:
+        rows.append(
+            {
+                "customer_id": customer,
+                "order_id": f"{customer}-{day}",
+                "order_date": start + timedelta(days=day),
+                "sku": sku,
+            }
+        )
+
+    for c in range(25):  # typical phone re-buyers: a second phone, a different one
+        buy(f"n{c}", 0, "PHN-A" if c % 2 else "PHN-B")
+        buy(f"n{c}", 200, "PHN-B" if c % 2 else "PHN-A")
+    for c in range(6):  # collectors of the dearest phone; half of its buyers re-buy it
+        for k in range(12):
+            buy(f"x{c}", 20 * k, "PHN-X")
+    for c in range(6):
+        buy(f"y{c}", 5, "PHN-X")
+    for c in range(25):  # coffee drinkers reorder their coffee
+        for k in range(3):
+            buy(f"n{c}", 30 * k + 1, "COF")
+    catalogue = pd.DataFrame(
+        {
+            "sku": ["COF", "PHN-A", "PHN-B", "PHN-X"],
+            "product_name": ["Coffee", "Phone A", "Phone B", "Phone X"],
+            "category": ["coffee", "phones", "phones", "phones"],
+        }
+    )
+    items = ItemIndex.from_catalogue(catalogue)
+    frame = pd.DataFrame(rows)
+    position = {sku: i for i, sku in enumerate(items.skus)}
+    # Per SKU (what decides without categories), half of PHN-X's 12 buyers re-buy it: a consumable ...
+    uncategorised = ItemIndex.from_catalogue(catalogue.assign(category=UNKNOWN_CATEGORY))
+    assert RepurchaseProfile.fit(frame, uncategorised, min_buyers=5).consumable[position["PHN-X"]]
+    # ... but the phones category decides: 31 re-buyers, 6 of whom re-buy (mean reorder share 6/31).
+    profile = RepurchaseProfile.fit(frame, items)
+    assert not profile.consumable[[position["PHN-A"], position["PHN-B"], position["PHN-X"]]].any()
+    assert profile.consumable[position["COF"]]
 
 
 def test_conjugate_gradient_reaches_the_exact_als_solution() -> None:

@@ -1,11 +1,24 @@
 """Which products are bought again, and when a customer is due to buy one again.
 
-For every SKU the training purchases give its buyers, the share of them who bought it on at least two
-different days (``repeat_share``) and the median number of days between consecutive purchases of it
-by the same customer (``interval_days``). A SKU is a *consumable* when ``repeat_share`` reaches
-``min_repeat_share``; otherwise it is a *durable*. SKUs with fewer than ``min_buyers`` buyers take the
-figures of their category (computed the same way over (customer, category) purchases), and a category
-with too few buyers is treated as durable: without evidence we do not nag.
+Whether a product is a *consumable* (bought again) or a *durable* is decided per category first.
+A category's ``reorder_share`` is, over its *re-buyers* (customers who bought in it on at least two
+days), the mean share of their later purchase days in the category on which they bought again a SKU
+they had bought before, counting each customer's first ``REORDER_WINDOW`` (10) days in the category.
+Coffee drinkers mostly reorder their coffee; someone who buys a second phone buys a different one.
+The mean over re-buyers counts each customer once, and the window keeps a few extreme buyers (a
+reseller; a customer who, past ten purchases, has bought every phone of a small catalogue) from
+making a category look consumable — the weakness of a per-SKU share of repeat buyers, where those few
+are most of the buyers of an expensive SKU. A category with at least ``min_buyers`` re-buyers is
+consumable when its ``reorder_share`` reaches ``min_reorder_share``, and all its SKUs follow it.
+
+SKUs without a category (or in a category with too few re-buyers) fall back to their own figures:
+the share of their buyers who bought them on at least two different days (``repeat_share``),
+consumable when it reaches ``min_repeat_share``; SKUs with fewer than ``min_buyers`` buyers take
+the figures of their category, and without evidence a SKU is a durable: we do not nag.
+
+For every consumable SKU, ``repeat_share`` (as above) scores reorders and the median number of days
+between consecutive purchases of it by the same customer (``interval_days``; the category's when the
+SKU has too few buyers) times them.
 
 The rules the recommenders apply (:meth:`RepurchaseProfile.eligibility`):
 
@@ -23,10 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from retentio.models.recommend.data import ItemIndex
+from retentio.models.recommend.data import UNKNOWN_CATEGORY, ItemIndex
 
 MIN_BUYERS = 20
 MIN_REPEAT_SHARE = 0.15
+MIN_REORDER_SHARE = 0.2
+REORDER_WINDOW = 10  # purchase days per customer and category that count for its reorder share
 DUE_FACTOR = 0.8
 
 
@@ -53,6 +68,29 @@ def _stats(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     return stats
 
 
+def category_reorder_share(frame: pd.DataFrame) -> pd.DataFrame:
+    """``rebuyers`` and ``reorder_share`` per category from (customer_id, sku, category, order_date) rows.
+
+    See the module docstring: per re-buyer, the share of their category purchase days after the first
+    on which they bought a SKU again; averaged over the category's re-buyers.
+    """
+    rows = frame[["customer_id", "sku", "category", "order_date"]].drop_duplicates()
+    first_bought = rows.groupby(["customer_id", "sku"], sort=False)["order_date"].transform("min")
+    rows = rows.assign(again=(rows["order_date"] > first_bought).to_numpy())
+    days = rows.groupby(["customer_id", "category", "order_date"], sort=False)["again"].any().reset_index()
+    # Each customer's first REORDER_WINDOW days in the category only: past them a customer who has
+    # bought every SKU of a small category must repeat one, which says nothing about habit.
+    days = days.sort_values(["customer_id", "category", "order_date"], kind="stable")
+    days = days[days.groupby(["customer_id", "category"], sort=False).cumcount() < REORDER_WINDOW]
+    per_customer = days.groupby(["customer_id", "category"], sort=False).agg(
+        days=("order_date", "size"), again=("again", "sum")
+    )
+    rebuyers = per_customer[per_customer["days"] >= 2]
+    share = rebuyers["again"] / (rebuyers["days"] - 1)
+    grouped = share.groupby(level="category")
+    return pd.DataFrame({"rebuyers": grouped.size(), "reorder_share": grouped.mean()})
+
+
 @dataclass(frozen=True)
 class RepurchaseProfile:
     """Per-SKU repurchase behaviour aligned with an :class:`ItemIndex`."""
@@ -70,12 +108,15 @@ class RepurchaseProfile:
         min_buyers: int = MIN_BUYERS,
         min_repeat_share: float = MIN_REPEAT_SHARE,
         due_factor: float = DUE_FACTOR,
+        min_reorder_share: float = MIN_REORDER_SHARE,
     ) -> RepurchaseProfile:
         """Learn the profile from purchases (``customer_id, order_date, sku``)."""
         n = len(items)
         share = np.zeros(n)
         interval = np.full(n, np.nan)
         buyers = np.zeros(n)
+        decided = np.zeros(n, dtype=bool)  # the category decides
+        category_consumable = np.zeros(n, dtype=bool)
         if len(purchases):
             sku_stats = _stats(purchases, "sku").reindex(items.skus)
             buyers = sku_stats["buyers"].fillna(0).to_numpy(dtype=np.float64)
@@ -88,7 +129,15 @@ class RepurchaseProfile:
             thin = buyers < min_buyers
             share = np.where(thin, cat_stats["repeat_share"].fillna(0).to_numpy(dtype=np.float64), share)
             interval = np.where(thin, cat_stats["interval_days"].to_numpy(dtype=np.float64), interval)
-        consumable = (share >= min_repeat_share) & np.isfinite(interval) & (interval > 0)
+            known = with_category[
+                with_category["category"].notna() & (with_category["category"] != UNKNOWN_CATEGORY)
+            ]
+            reorder = category_reorder_share(known)
+            reorder = reorder[reorder["rebuyers"] >= min_buyers].reindex(items.categories)
+            decided = reorder["reorder_share"].notna().to_numpy()
+            category_consumable = (reorder["reorder_share"].fillna(0) >= min_reorder_share).to_numpy()
+        own_rule = share >= min_repeat_share
+        consumable = np.where(decided, category_consumable, own_rule) & np.isfinite(interval) & (interval > 0)
         return cls(
             consumable, np.where(consumable, share, 0.0), np.where(consumable, interval, np.nan), due_factor
         )
