@@ -81,10 +81,13 @@ def test_keys_are_unique_and_references_resolve(shop: Shop) -> None:
         rows = shop.table(table)
         assert pc.count_distinct(rows[key]).as_py() == rows.num_rows, table
         assert pc.all(pc.is_in(rows["customer_id"], value_set=customer_set)).as_py(), table
+    line_set = set(line_keys)
     for review in shop.rows("reviews"):
         order = orders[review["order_id"]]
         assert order["customer_id"] == review["customer_id"]
         assert review["created_at"] > order["ordered_at"]
+        # A review names a product of the order it reviews.
+        assert not review.get("sku") or (review["order_id"], review["sku"]) in line_set, review
 
 
 def test_totals_add_up_exactly_and_refunds_fit_their_orders(shop: Shop) -> None:

@@ -12,10 +12,12 @@ customer with that budget shops:
 3. a *top-up*: the rest of the budget buys more of the consumable (or the segment's filler consumable),
    quantity = remaining budget / price, rounded.
 
-Finally, a customer does not buy the same phone, grinder or phone case twice: a non-consumable SKU a
+Finally, a customer rarely buys the same phone, grinder or phone case twice: a non-consumable SKU a
 customer already bought on an earlier order is swapped for a neighbour in price in its category
-(:func:`_swap_repeated_durables`). Consumables are the only SKUs bought again, which is what the
-recommender's repurchase rule must learn from the data.
+(:func:`_swap_repeated_durables`). Repeats remain where the swap has nowhere to go — heavy buyers who
+own every cheaper SKU of a small category, and the top-up filler of tech baskets (an accessory on
+almost every order) — but a customer's first purchases in a category are distinct, which is what the
+recommender's repurchase rule reads to tell consumables from durables.
 
 So the merchandise subtotal tracks the budget up to one top-up item's price (and the price step of a
 swapped durable), and Gamma-Gamma holds for order values up to that rounding.
@@ -250,6 +252,9 @@ def build_baskets(
     if customer is not None:  # the durable fillers, too (cheap: the subtotal barely moves)
         # Lines the swap would drop stay as they are here: the top-up is already spent.
         prod, _ = _swap_repeated_durables(catalogue, np.asarray(customer, dtype=np.int64)[order_idx], prod)
+        # The primary item (slot 0, always present, first of its order's lines) after every swap:
+        # reviews, tickets and the purchase session name it, so it must be the SKU on the order.
+        primary = prod[np.cumsum(mask.sum(axis=1)) - mask.sum(axis=1)]
     # One line per (order, sku): merge repeats (a cross-sold coffee that is also the top-up).
     key = order_idx * len(catalogue) + prod
     uniq, inverse = np.unique(key, return_inverse=True)

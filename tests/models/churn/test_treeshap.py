@@ -72,6 +72,17 @@ def test_equals_pred_contrib_when_zero_means_missing() -> None:
     _exact(booster, x)
 
 
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_values_within_lightgbms_zero_threshold_count_as_zero(zero_as_missing: bool) -> None:
+    x, y = _data()
+    x[: len(x) // 3, 0] = 0.0  # exact zeros: LightGBM puts thresholds at ±kZeroThreshold around them
+    booster = _booster(x, y, max_depth=3, num_leaves=7, zero_as_missing=zero_as_missing)
+    tiny = float(np.float32(1e-35))
+    rows = np.tile(x[:1], (8, 1))
+    rows[:, 0] = [-tiny, tiny, -1e-36, 1e-36, -1e-34, 1e-34, -0.0, -0.5]
+    _exact(booster, np.vstack([rows, x]))
+
+
 def test_deep_trees_sort_their_patterns_instead_of_indexing_them() -> None:
     x, y = _data(rows=8_000)
     booster = _booster(x, y, rounds=15, num_leaves=40, min_data_in_leaf=5, max_depth=-1)

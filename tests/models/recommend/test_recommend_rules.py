@@ -184,11 +184,12 @@ def test_a_few_extreme_buyers_do_not_make_a_category_consumable() -> None:
     for c in range(25):  # coffee drinkers reorder their coffee
         for k in range(3):
             buy(f"n{c}", 30 * k + 1, "COF")
+        buy(f"z{c}", 3, "COF-NEW")  # a new coffee: bought once each so far
     catalogue = pd.DataFrame(
         {
-            "sku": ["COF", "PHN-A", "PHN-B", "PHN-X"],
-            "product_name": ["Coffee", "Phone A", "Phone B", "Phone X"],
-            "category": ["coffee", "phones", "phones", "phones"],
+            "sku": ["COF", "COF-NEW", "PHN-A", "PHN-B", "PHN-X"],
+            "product_name": ["Coffee", "New coffee", "Phone A", "Phone B", "Phone X"],
+            "category": ["coffee", "coffee", "phones", "phones", "phones"],
         }
     )
     items = ItemIndex.from_catalogue(catalogue)
@@ -201,6 +202,8 @@ def test_a_few_extreme_buyers_do_not_make_a_category_consumable() -> None:
     profile = RepurchaseProfile.fit(frame, items)
     assert not profile.consumable[[position["PHN-A"], position["PHN-B"], position["PHN-X"]]].any()
     assert profile.consumable[position["COF"]]
+    # The new coffee nobody has re-bought yet follows its category, timed by the category's 30 days.
+    assert profile.consumable[position["COF-NEW"]] and profile.interval_days[position["COF-NEW"]] == 30
 
 
 def test_conjugate_gradient_reaches_the_exact_als_solution() -> None:

@@ -9,7 +9,8 @@ The mean over re-buyers counts each customer once, and the window keeps a few ex
 reseller; a customer who, past ten purchases, has bought every phone of a small catalogue) from
 making a category look consumable — the weakness of a per-SKU share of repeat buyers, where those few
 are most of the buyers of an expensive SKU. A category with at least ``min_buyers`` re-buyers is
-consumable when its ``reorder_share`` reaches ``min_reorder_share``, and all its SKUs follow it.
+consumable when its ``reorder_share`` reaches ``min_reorder_share``, and all its SKUs follow it (one
+that nobody has re-bought yet is timed by the category's figures).
 
 SKUs without a category (or in a category with too few re-buyers) fall back to their own figures:
 the share of their buyers who bought them on at least two different days (``repeat_share``),
@@ -136,6 +137,11 @@ class RepurchaseProfile:
             reorder = reorder[reorder["rebuyers"] >= min_buyers].reindex(items.categories)
             decided = reorder["reorder_share"].notna().to_numpy()
             category_consumable = (reorder["reorder_share"].fillna(0) >= min_reorder_share).to_numpy()
+            # A SKU of a consumable category that nobody has re-bought yet (a new coffee) is timed and
+            # scored with its category's figures.
+            unseen = decided & category_consumable & ~np.isfinite(interval)
+            share = np.where(unseen, cat_stats["repeat_share"].fillna(0).to_numpy(dtype=np.float64), share)
+            interval = np.where(unseen, cat_stats["interval_days"].to_numpy(dtype=np.float64), interval)
         own_rule = share >= min_repeat_share
         consumable = np.where(decided, category_consumable, own_rule) & np.isfinite(interval) & (interval > 0)
         return cls(
