@@ -250,6 +250,30 @@ def test_snapshot_follows_every_ingest(settings: Settings, export_1c: Path, tmp_
     assert placeholders == [("К-999",)]
 
 
+def test_a_folder_finds_tables_under_every_data_suffix(settings: Settings, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from retentio.ingest import ingest_directory
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    pq.write_table(pa.table({"customer_id": ["c1", "c2"]}), folder / "customers.pq")
+    (folder / "orders.tsv").write_text(
+        "order_id\tcustomer_id\tordered_at\ttotal\no1\tc1\t2024-01-05\t10\n", encoding="utf-8"
+    )
+    (folder / "reviews.ndjson").write_text(
+        '{"review_id": "r1", "customer_id": "c2", "created_at": "2024-02-01", "rating": 5, "text": "ok"}\n',
+        encoding="utf-8",
+    )
+    summaries = ingest_directory(settings, folder)
+    assert [(s.table, Path(s.source).name, s.loaded) for s in summaries] == [
+        ("customers", "customers.pq", 2),
+        ("orders", "orders.tsv", 1),
+        ("reviews", "reviews.ndjson", 1),
+    ]
+
+
 def test_a_folder_loads_split_files_in_natural_order(settings: Settings, tmp_path: Path) -> None:
     from retentio.ingest import ingest_directory
     from retentio.ingest.service import table_files

@@ -257,13 +257,15 @@ def ingest_file(
     return summary
 
 
-DATA_SUFFIXES = (".csv", ".parquet", ".jsonl")
+# What a folder ingest recognises, in this order of preference. Not ``.txt`` or ``.json``: too many
+# files that are not data share them ("orders-notes.txt", "events-schema.json").
+DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson")
 
 
 def table_files(directory: Path, table: str) -> list[Path]:
     """The files of ``table`` in ``directory``: ``<table>.<ext>``, or its parts ``<table>-<part>.<ext>``.
 
-    One format per table (the first of csv, parquet, jsonl that has files); parts load in natural name
+    One format per table (the first of :data:`DATA_SUFFIXES` that has files); parts load in natural name
     order (``events-2`` before ``events-10``) after the unsplit file, if any.
     """
 
@@ -290,5 +292,5 @@ def ingest_directory(
         for candidate in table_files(directory, table):
             summaries.append(ingest_file(settings, table, candidate, options, stage=stage))
     if not summaries:
-        raise InputError(f"{directory} holds no <table>.csv/.parquet/.jsonl file of the data contract")
+        raise InputError(f"{directory} holds no <table>{'/'.join(DATA_SUFFIXES)} file of the data contract")
     return summaries
