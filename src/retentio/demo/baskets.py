@@ -216,9 +216,9 @@ def build_baskets(
         add(pick, active)
 
     if customer is not None:
-        # No durable bought twice (see the module docstring), settled before the top-up so that the
-        # top-up spends what the swaps saved or takes back what they cost: the subtotal keeps
-        # tracking the budget.
+        # Repeated durables swapped (see the module docstring) before the top-up, so that the top-up
+        # spends what the swaps saved or takes back what they cost: the subtotal keeps tracking the
+        # budget as far as the top-up's quantity caps allow.
         picked = np.stack(products, axis=1)
         chosen = np.stack(present, axis=1)
         owner = np.broadcast_to(np.asarray(customer, dtype=np.int64)[:, None], picked.shape)[chosen]
