@@ -53,7 +53,7 @@ from retentio.config import Settings
 from retentio.demo.behaviour import BehaviourParams, simulate_repeat_purchases
 from retentio.models.clv_service import run_clv
 from retentio.store import snapshot
-from retentio.store.db import bump_data_version, engine_for, ensure_schema, session_scope
+from retentio.store.db import bump_data_version, engine_for, migrate, session_scope
 
 START = date(2023, 1, 1)
 DAYS = 3 * 365
@@ -109,7 +109,7 @@ def customer_ids(customers: int) -> np.ndarray:
 
 def build_store(settings: Settings, customers: int, seed: int) -> dict[str, int]:
     """The SQL store's customers table and a fresh DuckDB snapshot with customers and orders."""
-    ensure_schema(settings)
+    migrate(settings)
     ids = customer_ids(customers).tolist()
     with engine_for(settings).begin() as conn:
         conn.exec_driver_sql("DELETE FROM customer_scores")

@@ -30,7 +30,7 @@ from retentio.ingest import ingest_file
 from retentio.ingest.readers import read_any
 from retentio.ingest.validate import IngestOptions, validate
 from retentio.ingest.writer import _sqlite_rows, row_hashes
-from retentio.store.db import engine_for, ensure_schema, forget_engines
+from retentio.store.db import engine_for, forget_engines, migrate
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -95,7 +95,7 @@ def run_ours(root: Path, customers_csv: Path, orders_csv: Path, pg_schema: str |
 def run_limit(root: Path, customers_csv: Path, rows: pa.Table, pg_schema: str | None) -> float:
     settings = fresh_settings(root, "limit", pg_schema)
     ingest_file(settings, "customers", customers_csv)
-    ensure_schema(settings)
+    migrate(settings)
     cols = ", ".join(rows.column_names)
     if pg_schema is None:
         python_rows = _sqlite_rows(rows)  # parsed, converted: not timed

@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.models import registry, scores_writer
-from retentio.store.db import engine_for, ensure_schema, session_scope
+from retentio.store.db import engine_for, migrate, session_scope
 from retentio.store.schema import Customer, CustomerScore
 
 AS_OF = datetime(2024, 3, 1, 21, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ CUSTOMERS = 250  # more than two SQLite statements' worth of rows, not a multipl
 @pytest.fixture
 def settings(home: Path, store_url: str | None) -> Settings:
     settings = Settings(home=home, database_url=store_url)
-    ensure_schema(settings)
+    migrate(settings)
     with session_scope(settings) as session:
         session.add_all([Customer(customer_id=f"c{i}", row_hash=i) for i in range(CUSTOMERS)])
     return settings

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from retentio.config import Settings, normalise_database_url
+from retentio.config import ConfigError, Settings, normalise_database_url
 from retentio.contract import TABLES
 from retentio.ingest import ingest_file
 from retentio.store import snapshot
@@ -19,8 +19,8 @@ from retentio.store.db import (
     SCHEMA_HEAD,
     current_revision,
     engine_for,
-    ensure_schema,
     head_revision,
+    migrate,
     session_scope,
 )
 from retentio.store.schema import CONTRACT_MODELS, Customer, Order
@@ -39,15 +39,15 @@ def test_models_mirror_the_data_contract() -> None:
 
 
 def test_migrations_create_every_table(settings: Settings) -> None:
-    ensure_schema(settings)
-    assert current_revision(settings) == head_revision() == SCHEMA_HEAD
+    migrate(settings)
+    assert current_revision(engine_for(settings)) == head_revision() == SCHEMA_HEAD
     tables = set(inspect(engine_for(settings)).get_table_names())
     assert set(TABLES) <= tables
     assert {"ingest_runs", "customer_scores", "segments", "segment_memberships", "model_versions"} <= tables
 
 
 def test_timestamps_round_trip_as_aware_utc_and_naive_is_refused(settings: Settings) -> None:
-    ensure_schema(settings)
+    migrate(settings)
     moscow = timezone(timedelta(hours=3))
     with session_scope(settings) as session:
         session.add(
@@ -167,35 +167,6 @@ def test_snapshot_keeps_the_purchase_day_flags_current(settings: Settings, tmp_p
     assert flags() == expected
 
 
-def test_a_schema_2_snapshot_gets_its_purchase_day_flags_in_place(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "customers.csv").write_text("customer_id\na\n", encoding="utf-8")
-    ingest_file(settings, "customers", tmp_path / "customers.csv")
-    (tmp_path / "orders.csv").write_text(
-        "order_id,customer_id,ordered_at,total\no1,a,2024-01-05,1\no2,a,2024-01-05,2\no3,a,2024-02-01,3\n",
-        encoding="utf-8",
-    )
-    ingest_file(settings, "orders", tmp_path / "orders.csv")
-    version = snapshot.snapshot_version(settings.snapshot_path)
-    with duckdb.connect(str(settings.snapshot_path)) as con:  # what a schema-2 snapshot looked like
-        con.execute("ALTER TABLE orders DROP COLUMN opens_purchase_day")
-        con.execute("ALTER TABLE orders DROP COLUMN on_first_purchase_day")
-        con.execute("UPDATE _snapshot_meta SET value = '2' WHERE key = 'schema'")
-    assert snapshot.snapshot_version(settings.snapshot_path) is None
-
-    def no_rebuild(_: Settings) -> int:
-        raise AssertionError("upgraded in place, not rebuilt")
-
-    monkeypatch.setattr(snapshot, "rebuild", no_rebuild)
-    con = snapshot.open_analytics(settings)
-    flags = con.table("orders").order_by("order_id").execute()
-    con.disconnect()
-    assert flags["opens_purchase_day"].tolist() == [True, False, True]
-    assert flags["on_first_purchase_day"].tolist() == [True, True, False]
-    assert snapshot.snapshot_version(settings.snapshot_path) == version
-
-
 def test_snapshot_of_an_older_schema_is_rebuilt(settings: Settings, tmp_path: Path) -> None:
     (tmp_path / "customers.csv").write_text("customer_id\na\n", encoding="utf-8")
     ingest_file(settings, "customers", tmp_path / "customers.csv")
@@ -214,16 +185,22 @@ def test_database_url_forms() -> None:
     assert normalise_database_url("postgresql://u@h:5432/db") == "postgresql+psycopg://u@h:5432/db"
     assert normalise_database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
-    with pytest.raises(ValueError, match="not supported"):
+    with pytest.raises(ConfigError, match="not supported"):
         normalise_database_url("mysql://x")
+    with pytest.raises(ConfigError, match="names no database"):
+        normalise_database_url("postgresql://")
+    with pytest.raises(ConfigError, match="names no database"):
+        normalise_database_url("postgresql://u@h:5432")
+    with pytest.raises(ConfigError, match="Port"):
+        normalise_database_url("postgresql://u@h:abc/db")
 
 
 def test_quick_data_version_agrees_with_the_store_and_declines_when_unsure(settings: Settings) -> None:
     from retentio.store.db import bump_data_version, data_version
     from retentio.store.stamp import quick_data_version
 
-    assert quick_data_version(settings) is None  # no store yet: the full path creates it
-    ensure_schema(settings)
+    assert quick_data_version(settings) is None  # no store yet
+    migrate(settings)
     assert quick_data_version(settings) == 0
     with session_scope(settings) as session:
         bump_data_version(session)
@@ -231,5 +208,5 @@ def test_quick_data_version_agrees_with_the_store_and_declines_when_unsure(setti
     with Session(engine_for(settings)) as session:
         assert quick_data_version(settings) == data_version(session) == 2
     with engine_for(settings).begin() as conn:
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
-    assert quick_data_version(settings) is None  # an older schema: the full path migrates
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    assert quick_data_version(settings) is None  # an older schema: `retentio db upgrade` first

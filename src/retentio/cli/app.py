@@ -11,8 +11,7 @@ import sys
 
 import typer
 
-from retentio.config import ConfigError
-from retentio.errors import RetentioError
+from retentio.errors import EXIT_CODES, RetentioError
 
 # One module per command group, in the order they appear in --help.
 COMMAND_MODULES = (
@@ -87,8 +86,8 @@ def main() -> None:
         result = build_app(modules_for(sys.argv[1:]))(standalone_mode=False)
         if isinstance(result, int) and not isinstance(result, bool) and result != 0:
             sys.exit(result)
-    except (RetentioError, ConfigError) as exc:
-        _fail(f"error: {exc}", 2)
+    except RetentioError as exc:
+        _fail(f"error: {exc}", EXIT_CODES[exc.category])
     except typer.Abort:
         _fail("aborted", 130)
     except KeyboardInterrupt:
@@ -102,4 +101,34 @@ def main() -> None:
         if hasattr(exc, "show") and isinstance(code, int):
             exc.show()
             sys.exit(code)
-        raise
+        message = describe_environment_error(exc)
+        if message is None:
+            raise
+        _fail(f"error: {message}", 2)
+
+
+# Errors of the world around us (files, the database, the snapshot engine) that reach the boundary
+# without a domain error around them: one line, not a traceback. Recognised by module so that
+# `retentio --help` does not import SQLAlchemy, psycopg or DuckDB.
+_DATABASE_MODULES = ("sqlalchemy", "psycopg", "sqlite3", "duckdb", "_duckdb")
+
+
+def describe_environment_error(exc: BaseException) -> str | None:
+    """One line for an OS or database error, or None for anything else (a bug: keep the traceback)."""
+    import errno
+
+    if isinstance(exc, OSError) and not type(exc).__module__.startswith(_DATABASE_MODULES):
+        where = exc.filename or ""
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return f"{where}: read-only or permission denied ({exc.strerror})"
+        if exc.errno == errno.ENOSPC:
+            return f"{where}: no space left on the device"
+        return f"{where}: {exc.strerror or exc}" if where else str(exc)
+    if type(exc).__module__.split(".")[0] in _DATABASE_MODULES:
+        orig = getattr(exc, "orig", None) or exc
+        text = str(orig).strip()
+        first = text.splitlines()[0] if text else type(orig).__name__
+        if "readonly" in first or "read-only" in first:
+            return f"the store is read-only: {first}"
+        return f"the store or the analytics snapshot failed: {first}"
+    return None

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from rich.progress import (
 
 from retentio.analytics.render import OutputFormat
 from retentio.config import Settings
+
+if TYPE_CHECKING:
+    from retentio.app import App
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -47,6 +50,18 @@ def emit(text: str) -> None:
 def settings() -> Settings:
     """Settings from the environment (``RETENTIO_HOME``, ``RETENTIO_DATABASE_URL``, ...)."""
     return Settings.from_env()
+
+
+@contextmanager
+def app_context() -> Iterator[App]:
+    """The command's application context, built from the environment and closed at the end."""
+    from retentio.app import App
+
+    app = App(Settings.from_env())
+    try:
+        yield app
+    finally:
+        app.close()
 
 
 def _default(value: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from retentio.cli.common import console, settings
+from retentio.cli.common import app_context, console
 
 db_app = typer.Typer(
     help="Store schema (Alembic migrations) and the analytics snapshot.", no_args_is_help=True
@@ -13,27 +13,28 @@ db_app = typer.Typer(
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
-    """Migrate the store to the latest schema (commands that need it do this themselves)."""
-    from retentio.store.db import upgrade
-
-    at = upgrade(settings(), revision)
+    """Create the store or migrate it to the latest schema (idempotent; safe to run concurrently)."""
+    with app_context() as app:
+        at = app.upgrade(revision)
     console.print(f"store at revision {at}")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Show the store's schema revision and the newest one this version knows."""
-    from retentio.store.db import current_revision, head_revision
+    from retentio.store.db import head_revision
+    from retentio.store.stamp import read_stamp
 
-    console.print(f"store: {current_revision(settings())}  head: {head_revision()}")
+    with app_context() as app:
+        stamp = read_stamp(app.settings)
+    console.print(f"store: {stamp.revision}  head: {head_revision()}")
 
 
 @db_app.command("snapshot")
 def db_snapshot() -> None:
     """Rebuild the analytics snapshot (DuckDB) from the store."""
-    from retentio.store import snapshot
-
-    version = snapshot.rebuild(settings())
+    with app_context() as app:
+        version = app.refresh_snapshot_now(force=True)
     console.print(f"snapshot rebuilt at data version {version}")
 
 

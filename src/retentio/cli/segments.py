@@ -74,6 +74,8 @@ def create_command(
 ) -> None:
     """Define a segment (the rule is checked now; members appear at the next refresh)."""
     settings = Settings.from_env()
+    with _rule_errors():
+        parse_rule(rule)  # a bad rule is reported before anything about the store
     with _rule_errors(), _store(settings) as session:
         info = service.create_segment(session, name, rule, description)
     if output_format is OutputFormat.table:

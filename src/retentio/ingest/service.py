@@ -11,8 +11,7 @@ from __future__ import annotations
 import csv
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +19,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import Connection, Engine
-from sqlalchemy.orm import Session
 
 from retentio.config import Settings
 from retentio.contract import TABLES
@@ -30,7 +27,14 @@ from retentio.ingest.readers import RawTable, read_any
 from retentio.ingest.validate import IngestOptions, validate
 from retentio.ingest.writer import write
 from retentio.store import snapshot
-from retentio.store.db import bump_data_version, data_version, engine_for, ensure_schema
+from retentio.store.db import (
+    bump_data_version,
+    engine_for,
+    lock_for_ingest,
+    prepare_store,
+    store_id,
+    write_transaction,
+)
 from retentio.store.schema import IngestRun
 
 Stage = Callable[[str, int], Callable[[int], None]]  # (description, total) -> advance(n)
@@ -74,28 +78,6 @@ class StrictRejected(UserError):
             f"(reasons in {summary.rejects_file})"
         )
         self.summary = summary
-
-
-@contextmanager
-def _write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction for the whole file.
-
-    On SQLite the per-row foreign-key check is switched off for its duration: the writer itself
-    guarantees every reference (placeholder customers; lines and refunds of unknown orders are
-    rejected), and the check costs a third of a bulk load. PostgreSQL keeps its constraints.
-    """
-    with engine.connect() as conn:
-        sqlite = conn.dialect.name == "sqlite"
-        if sqlite:
-            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            conn.commit()
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            if sqlite:
-                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-                conn.commit()
 
 
 def _rejects_path(settings: Settings, table: str) -> Path:
@@ -145,7 +127,8 @@ def ingest_file(
         stage(f"reading {path.name}", 0)
     try:
         raw = read_any(path, options.encoding, options.delimiter)
-        ensure_schema(settings)
+        engine = engine_for(settings)
+        prepare_store(settings, engine)
         if stage:
             stage(f"validating {raw.num_rows:,} rows of {path.name}", 0)
         validated = validate(raw, spec, options, settings.tz)
@@ -199,18 +182,21 @@ def ingest_file(
     if options.strict and len(reject_rows):
         raise strict_rejected(np.zeros(0, np.int64), [])
 
-    engine = engine_for(settings)
     advance = stage(f"writing {table}", validated.table.num_rows) if stage else None
-    with _write_transaction(engine) as conn:
-        with Session(bind=conn) as session:
-            before = data_version(session)
+    # One transaction for the whole file, holding the write lock from its start (BEGIN IMMEDIATE on
+    # SQLite). SQLite's per-row foreign-key check is off for it: the writer itself guarantees every
+    # reference (placeholder customers; lines and refunds of unknown orders are rejected), and the
+    # check costs a third of a bulk load. PostgreSQL keeps its constraints.
+    with write_transaction(engine, foreign_keys=False) as conn:
+        lock_for_ingest(conn)
         result = write(conn, spec, validated, advance)
         if options.strict and len(result.rejected_positions):  # raising rolls the write back
             raise strict_rejected(result.rejected_positions, result.rejected_reasons)
         changed = result.loaded + result.updated + len(result.placeholders) > 0
-        with Session(bind=conn) as session:
-            after = bump_data_version(session) if changed else before
-            session.flush()
+        # The atomic bump also serialises concurrent ingests on PostgreSQL from here to commit, so
+        # versions are applied to the snapshot in the order the store committed them.
+        after = bump_data_version(conn) if changed else 0
+        identity = store_id(conn)
         rejected = len(reject_rows) + len(result.rejected_positions)
         summary = IngestSummary(
             table=table,
@@ -248,10 +234,10 @@ def ingest_file(
     if changed:
         if stage:
             stage("updating the analytics snapshot", 0)
-        if before == 0 and snapshot.snapshot_version(settings.snapshot_path) is None:
-            snapshot.initialise_empty(settings, 0)
         if result.written is not None:
-            snapshot.apply(settings, table, result.written, result.placeholders, before, after)
+            snapshot.Snapshot(settings).apply(
+                table, result.written, result.placeholders, identity, after - 1, after
+            )
     summary.seconds = time.perf_counter() - started
     assert summary.adds_up, summary
     return summary

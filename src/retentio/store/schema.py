@@ -19,6 +19,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     Float,
     ForeignKey,
@@ -188,12 +189,24 @@ CONTRACT_MODELS: dict[str, type[Base]] = {
 
 
 class StoreMeta(Base):
-    """Key/value facts about the store; ``data_version`` grows with every change to contract data."""
+    """Key/value facts about the store."""
 
     __tablename__ = "store_meta"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class StoreState(Base):
+    """One row: the store's identity and ``data_version``, which grows with every committed change to
+    contract data (bumped atomically, see :func:`retentio.store.db.bump_data_version`)."""
+
+    __tablename__ = "store_state"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_store_state_single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    data_version: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class IngestRun(Base):

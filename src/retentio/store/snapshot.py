@@ -10,10 +10,15 @@ so analytics never read stale or half-written data. The schema is documented in
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,7 @@ import pyarrow.compute as pc
 from retentio.config import Settings
 from retentio.contract import LOAD_ORDER, TABLES, Kind
 from retentio.errors import StoreError
+from retentio.store.stamp import StoreStamp
 
 # Local-date columns materialised per table: (timestamp column, date column).
 LOCAL_DATES = {
@@ -70,7 +76,7 @@ _DERIVED = {
     ]
 }
 # Bumped whenever the snapshot's tables change shape: a snapshot of another schema is rebuilt.
-SNAPSHOT_SCHEMA = "3"
+SNAPSHOT_SCHEMA = "4"
 
 
 def _columns(table: str) -> list[tuple[str, str, str]]:
@@ -172,164 +178,483 @@ def _init(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(_ddl(table))
 
 
-def _stamp(con: duckdb.DuckDBPyConnection, version: int) -> None:
-    con.execute("INSERT OR REPLACE INTO _snapshot_meta VALUES ('data_version', ?)", [str(version)])
-    con.execute("INSERT OR REPLACE INTO _snapshot_meta VALUES ('schema', ?)", [SNAPSHOT_SCHEMA])
+@dataclass(frozen=True)
+class SnapshotStamp:
+    """What a snapshot was built from: the store (identity, data version) and the time zone of its
+    local dates. A snapshot is usable only for exactly that store and zone, at the current schema."""
+
+    store_id: str | None
+    data_version: int
+    timezone: str
+    schema: str = SNAPSHOT_SCHEMA
 
 
-def _read_stamp(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The data version of an open snapshot of the current schema; None for anything else."""
+def _stamp(con: duckdb.DuckDBPyConnection, stamp: SnapshotStamp) -> None:
+    values = {
+        "data_version": str(stamp.data_version),
+        "schema": SNAPSHOT_SCHEMA,
+        "store_id": stamp.store_id or "",
+        "timezone": stamp.timezone,
+    }
+    for key, value in values.items():
+        con.execute("INSERT OR REPLACE INTO _snapshot_meta VALUES (?, ?)", [key, value])
+
+
+def _read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
     try:
-        meta = dict(con.execute("SELECT key, value FROM _snapshot_meta").fetchall())
+        return dict(con.execute("SELECT key, value FROM _snapshot_meta").fetchall())
     except duckdb.Error:
         return None
-    if meta.get("schema") != SNAPSHOT_SCHEMA or "data_version" not in meta:
+
+
+def _read_stamp(con: duckdb.DuckDBPyConnection) -> SnapshotStamp | None:
+    """The stamp of an open snapshot of the current schema; None for anything else."""
+    meta = _read_meta(con)
+    if meta is None or meta.get("schema") != SNAPSHOT_SCHEMA or "data_version" not in meta:
         return None
-    return int(meta["data_version"])
+    return SnapshotStamp(meta.get("store_id") or None, int(meta["data_version"]), meta.get("timezone", ""))
 
 
-def snapshot_version(path: Path) -> int | None:
-    """The snapshot's data version; None when it is missing, unreadable or of another schema."""
-    if not path.exists():
-        return None
-    try:
-        with duckdb.connect(str(path), read_only=True) as con:
-            return _read_stamp(con)
-    except duckdb.Error:
-        return None
+def _matches(stamp: SnapshotStamp | None, store: StoreStamp, timezone: str) -> bool:
+    return (
+        stamp is not None
+        and stamp.data_version == store.data_version
+        and stamp.store_id == store.store_id
+        and stamp.timezone == timezone
+    )
 
 
-def _add_purchase_day_flags(con: duckdb.DuckDBPyConnection) -> None:
-    """Schema 2 → 3: add and fill ``orders.opens_purchase_day`` and ``on_first_purchase_day``."""
-    con.execute("ALTER TABLE orders ADD COLUMN opens_purchase_day BOOLEAN")
-    con.execute("ALTER TABLE orders ADD COLUMN on_first_purchase_day BOOLEAN")
-    refresh_purchase_days(con, only_customers=False)
+class SnapshotState(Enum):
+    """What a reader finds at the snapshot's path."""
+
+    MISSING = "missing"
+    CORRUPT = "corrupt"  # not a DuckDB file we can open (a cache: rebuilt by the refresher)
+    OTHER_SCHEMA = "other-schema"
+    CURRENT = "current"
+    STALE = "stale"  # behind the store, or built for another store or time zone
 
 
 # In-place upgrades from an older snapshot schema: minutes saved on a big store, where a rebuild
-# re-reads every table (tens of millions of events) from the store.
-_UPGRADES: dict[str, Callable[[duckdb.DuckDBPyConnection], None]] = {"2": _add_purchase_day_flags}
+# re-reads every table (tens of millions of events) from the store. Schema 4 only added stamp keys
+# (store identity, time zone), which a snapshot of schema 2 or 3 lacks: it is rebuilt once.
+_UPGRADES: dict[str, Callable[[duckdb.DuckDBPyConnection], None]] = {}
 
 
-def _upgrade(path: Path) -> bool:
-    """Bring a snapshot of an older schema up to date in place; False when there is no way to."""
-    try:
-        with _writable(path) as con:
-            meta = dict(con.execute("SELECT key, value FROM _snapshot_meta").fetchall())
-            step = _UPGRADES.get(str(meta.get("schema")))
-            if step is None or "data_version" not in meta:
-                return False
-            con.execute("BEGIN")
-            step(con)
-            _stamp(con, int(meta["data_version"]))
-            con.execute("COMMIT")
-            return True
-    except duckdb.Error:
-        return False
+def _is_lock_conflict(exc: BaseException) -> bool:
+    return "lock" in str(exc).lower()
 
 
-@contextmanager
-def _writable(path: Path, wait_s: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection, waiting while a reader holds the file."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            con = duckdb.connect(str(path))
-            break
-        except duckdb.IOException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    try:
-        yield con
-    finally:
-        con.close()
+class Snapshot:
+    """The analytics snapshot of one installation: the DuckDB file and who may change it.
 
+    Ownership rules (docs/architecture.md, "Who owns the snapshot"):
 
-def apply(
-    settings: Settings,
-    table: str,
-    rows: pa.Table,
-    placeholder_ids: list[str],
-    from_version: int,
-    to_version: int,
-) -> bool:
-    """Apply one ingest's written rows; returns False (snapshot left to be rebuilt) when it can't.
-
-    Applies only if the snapshot is exactly at ``from_version``: anything else means it missed a
-    change, and the next reader rebuilds it from the store.
+    - **One refresher at a time.** Applying an ingest's rows, upgrading and rebuilding all happen
+      under an exclusive lock on ``analytics.duckdb.refresh.lock``; a process that waited for it
+      re-reads the stamps and skips work already done by the one before.
+    - **Readers never see half a change.** Changes are DuckDB transactions, or a whole new file
+      swapped in with an atomic rename. A reader that holds the file open keeps reading its version.
+    - **Readers do not block writers for long.** A writer that finds the file held by readers waits
+      up to ``wait_s`` (new readers queue behind it on ``analytics.duckdb.gate.lock``), then
+      applies its change to a copy and swaps the copy in: the readers keep the old version, the next
+      ones get the new. Long-lived readers (a server) therefore never turn an ingest into a stale
+      snapshot and a full rebuild.
+    - **Readers may refresh only if asked to** (``refresh=True``: the one-shot CLI, where nobody else
+      would). A server's readers pass ``refresh=False``: they read the last good version and leave
+      catching up to the one process that refreshes.
     """
-    path = settings.snapshot_path
-    if snapshot_version(path) != from_version:
-        return False
-    batch = _with_local_dates(table, rows, settings.timezone)
-    try:
-        with _writable(path) as con:
-            con.execute("BEGIN")
-            con.register("batch", batch)
-            if table == "orders":
-                # Customers whose purchase days change: those of the batch, and the previous owners
-                # of re-sent orders (an order may move to another customer).
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT customer_id FROM batch UNION "
-                    "SELECT customer_id FROM orders WHERE order_id IN (SELECT order_id FROM batch)"
+
+    def __init__(self, settings: Settings, wait_s: float = 10.0) -> None:
+        self.settings = settings
+        self.path = settings.snapshot_path
+        self.wait_s = wait_s
+
+    # --- locks ---------------------------------------------------------------------------------
+
+    def _lock_file(self, kind: str) -> Path:
+        return self.path.with_name(f"{self.path.name}.{kind}.lock")
+
+    @contextmanager
+    def _lock(self, kind: str, mode: int) -> Iterator[None]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self._lock_file(kind).open("a+b")
+        except OSError:
+            if mode == fcntl.LOCK_SH:  # a read-only home: readers go on without the gate
+                yield
+                return
+            raise
+        with handle:
+            fcntl.flock(handle, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def refresh_lock(self) -> AbstractContextManager[None]:
+        """The refresher's lock (exclusive, blocking)."""
+        return self._lock("refresh", fcntl.LOCK_EX)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def state(self, store: StoreStamp) -> tuple[SnapshotState, SnapshotStamp | None]:
+        """What is at the path, compared with the store's stamp."""
+        if not self.path.exists():
+            return SnapshotState.MISSING, None
+        try:
+            with self._open_read_only() as con:
+                meta = _read_meta(con)
+        except duckdb.Error as exc:
+            if _is_lock_conflict(exc):
+                raise
+            return SnapshotState.CORRUPT, None
+        if meta is None:
+            return SnapshotState.CORRUPT, None
+        stamp = _read_stamp_from(meta)
+        if stamp is None:
+            return SnapshotState.OTHER_SCHEMA, None
+        if _matches(stamp, store, self.settings.timezone):
+            return SnapshotState.CURRENT, stamp
+        return SnapshotState.STALE, stamp
+
+    @contextmanager
+    def _open_read_only(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        deadline = time.monotonic() + max(self.wait_s * 6, 60.0)
+        while True:
+            with self._lock("gate", fcntl.LOCK_SH):
+                try:
+                    con = duckdb.connect(str(self.path), read_only=True)
+                    break
+                except duckdb.IOException as exc:
+                    if not _is_lock_conflict(exc) or time.monotonic() > deadline:
+                        raise
+            time.sleep(0.05)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _connect_ibis(self) -> Any:
+        """An ibis read-only connection; waits while a writer holds the file (bounded by its change)."""
+        import ibis
+
+        deadline = time.monotonic() + max(self.wait_s * 6, 60.0)
+        while True:
+            with self._lock("gate", fcntl.LOCK_SH):
+                try:
+                    con = ibis.duckdb.connect(database=str(self.path), read_only=True)
+                    break
+                except duckdb.IOException as exc:
+                    if not _is_lock_conflict(exc) or time.monotonic() > deadline:
+                        raise
+            time.sleep(0.05)
+        # DuckDB draws a progress bar on stdout for queries over ~2 s: never in our output.
+        con.con.execute("SET enable_progress_bar = false")
+        return con
+
+    def open(self, store: StoreStamp, engine_factory: Callable[[], Any] | None, refresh: bool) -> Any:
+        """An ibis DuckDB connection over the snapshot for a store with stamp ``store``.
+
+        The common path opens the file once and reads its stamp through that connection. With
+        ``refresh`` (and an ``engine_factory`` to read the store) a missing, damaged, stale or
+        foreign snapshot is refreshed first; without, a snapshot that is only behind is read as it
+        is (the last good version) and anything unusable is a one-line :class:`StoreError`.
+        """
+        tz = self.settings.timezone
+        self.remove_leftovers_if_idle()
+        try:
+            if self.path.exists():
+                try:
+                    con = self._connect_ibis()
+                except duckdb.IOException as exc:
+                    if _is_lock_conflict(exc):
+                        raise
+                    con = None  # damaged: a cache, rebuilt below when allowed
+                if con is not None:
+                    stamp = _read_stamp(con.con)
+                    if _matches(stamp, store, tz):
+                        return con
+                    if not refresh and stamp is not None and stamp.store_id == store.store_id and (
+                        stamp.timezone == tz
+                    ):
+                        return con  # behind: the last good version, until the refresher catches up
+                    con.disconnect()
+            if refresh and engine_factory is not None:
+                self.refresh(store, engine_factory)
+                return self._connect_ibis()
+            state, _ = self.state(store)
+            if state is SnapshotState.CORRUPT:
+                raise StoreError(
+                    f"the analytics snapshot {self.path} is damaged: run `retentio db snapshot` to rebuild it"
                 )
-            con.execute(_delete_sql(table))
-            con.execute(_insert_sql(table))
-            if table in ("orders", "order_lines"):
-                _refresh_order_costs(con, only_batch=True)
-            if table == "orders":
-                refresh_purchase_days(con, only_customers=True)
-                con.execute("DROP TABLE touched")
-            con.unregister("batch")
-            if placeholder_ids:
-                con.register("ph", pa.table({"customer_id": pa.array(placeholder_ids, pa.string())}))
-                con.execute(
-                    "INSERT INTO customers (customer_id, is_placeholder) SELECT customer_id, TRUE FROM ph "
-                    "WHERE customer_id NOT IN (SELECT customer_id FROM customers)"
+            raise StoreError(
+                f"the analytics snapshot {self.path} is not ready for this store ({state.value}): "
+                "it is being refreshed, try again shortly (or run `retentio db snapshot`)"
+            )
+        except duckdb.IOException as exc:
+            raise StoreError(f"the analytics snapshot is busy ({_first_line(exc)}); try again") from exc
+
+    # --- refreshing ----------------------------------------------------------------------------
+
+    def refresh(self, store: StoreStamp, engine_factory: Callable[[], Any], force: bool = False) -> int:
+        """Bring the snapshot to the store's stamp (upgrade in place or rebuild); returns its version.
+
+        Refuses to replace a snapshot holding data with one built from a store at version 0: a
+        store that was emptied or replaced must not silently wipe the only copy of the numbers.
+        """
+        with self.refresh_lock():
+            self._remove_leftovers()
+            state, stamp = self.state(store)
+            if state is SnapshotState.CURRENT and not force:
+                return store.data_version
+            if store.data_version == 0 and stamp is not None and stamp.data_version > 0:
+                raise StoreError(
+                    f"the store at {_store_where(self.settings)} holds no data (data version 0), but the "
+                    f"analytics snapshot {self.path} holds data of version {stamp.data_version}: refusing to "
+                    "replace it; point RETENTIO_HOME/RETENTIO_DATABASE_URL at the right store, or delete "
+                    "the snapshot file to start empty"
                 )
-                con.unregister("ph")
-            _stamp(con, to_version)
-            con.execute("COMMIT")
-    except duckdb.Error:
+            if state is SnapshotState.OTHER_SCHEMA and not force and self._upgrade() is not None:
+                state, stamp = self.state(store)
+                if state is SnapshotState.CURRENT:
+                    return store.data_version
+            return self._rebuild(engine_factory())
+
+    def remove_leftovers_if_idle(self) -> None:
+        """Remove temporary files of killed refreshes, if no refresh is running right now."""
+        if not any(self.path.parent.glob(f"{self.path.stem}.rebuild-*")) and not any(
+            self.path.parent.glob(f"{self.path.stem}.copy-*")
+        ):
+            return
+        try:
+            handle = self._lock_file("refresh").open("a+b")
+        except OSError:
+            return
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # a refresher is at work: its file is not a leftover
+            try:
+                self._remove_leftovers()
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of rebuilds and copies whose process died (we hold the refresh lock, so
+        nobody else is writing one)."""
+        for pattern in (f"{self.path.stem}.rebuild-*", f"{self.path.stem}.copy-*"):
+            for leftover in self.path.parent.glob(pattern):
+                match = re.search(r"-(\d+)\.duckdb", leftover.name)
+                if match and int(match.group(1)) == os.getpid():
+                    continue
+                leftover.unlink(missing_ok=True)
+
+    def _upgrade(self) -> str | None:
+        """Bring a snapshot of an older schema up to date in place; None when there is no way to."""
+        try:
+            with self._writable_in_place() as con:
+                if con is None:
+                    return None
+                meta = _read_meta(con) or {}
+                step = _UPGRADES.get(str(meta.get("schema")))
+                if step is None or "data_version" not in meta:
+                    return None
+                con.execute("BEGIN")
+                step(con)
+                con.execute("INSERT OR REPLACE INTO _snapshot_meta VALUES ('schema', ?)", [SNAPSHOT_SCHEMA])
+                con.execute("COMMIT")
+                return SNAPSHOT_SCHEMA
+        except duckdb.Error:
+            return None
+
+    @contextmanager
+    def _writable_in_place(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """A read-write connection to the file, or None when readers held it for ``wait_s``.
+
+        New readers wait on the gate while we wait for the current ones to finish.
+        """
+        deadline = time.monotonic() + self.wait_s
+        with self._lock("gate", fcntl.LOCK_EX):
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path))
+                    break
+                except duckdb.IOException as exc:
+                    if not _is_lock_conflict(exc):
+                        raise
+                    if time.monotonic() > deadline:
+                        con = None
+                        break
+                    time.sleep(0.05)
+            try:
+                yield con
+            finally:
+                if con is not None:
+                    con.close()
+
+    def _rebuild(self, engine: Any) -> int:
+        """Rebuild the whole snapshot from the store into a new file, then swap it in atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.stem}.rebuild-{os.getpid()}.duckdb")
+        tmp.unlink(missing_ok=True)
+        try:
+            with _consistent_read(engine) as conn:
+                from retentio.store.db import data_version, store_id
+
+                stamp = SnapshotStamp(store_id(conn), data_version(conn), self.settings.timezone)
+                con = duckdb.connect(str(tmp))
+                try:
+                    _init(con)
+                    for table in LOAD_ORDER:
+                        for batch in _read_store(conn, table):
+                            con.register("batch", _with_local_dates(table, batch, self.settings.timezone))
+                            con.execute(_insert_sql(table))
+                            con.unregister("batch")
+                    _refresh_order_costs(con, only_batch=False)
+                    refresh_purchase_days(con, only_customers=False)
+                    _stamp(con, stamp)
+                    con.execute("CHECKPOINT")
+                finally:
+                    con.close()
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
+            Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        Path(str(self.path) + ".wal").unlink(missing_ok=True)
+        return stamp.data_version
+
+    # --- applying one ingest -------------------------------------------------------------------
+
+    def apply(
+        self,
+        table: str,
+        rows: pa.Table,
+        placeholder_ids: list[str],
+        store_id: str | None,
+        from_version: int,
+        to_version: int,
+    ) -> bool:
+        """Apply one ingest's written rows (the change from ``from_version`` to ``to_version``).
+
+        Applies only if the snapshot is exactly at ``from_version`` of the same store and zone — read
+        again inside the write, under the refresh lock — and returns False otherwise (the snapshot
+        is then behind, and the refresher rebuilds it). When readers hold the file, the change is
+        applied to a copy that is swapped in.
+        """
+        batch = _with_local_dates(table, rows, self.settings.timezone)
+        expected = SnapshotStamp(store_id, from_version, self.settings.timezone)
+        target = SnapshotStamp(store_id, to_version, self.settings.timezone)
+        with self.refresh_lock():
+            if not self.path.exists():
+                if from_version != 0:
+                    return False
+                self._create_empty(expected)
+            try:
+                with self._writable_in_place() as con:
+                    if con is not None:
+                        return _apply_in(con, table, batch, placeholder_ids, expected, target)
+                copy = self.path.with_name(f"{self.path.stem}.copy-{os.getpid()}.duckdb")
+                try:
+                    shutil.copyfile(self.path, copy)
+                    with duckdb.connect(str(copy)) as con:
+                        if not _apply_in(con, table, batch, placeholder_ids, expected, target):
+                            return False
+                        con.execute("CHECKPOINT")
+                    os.replace(copy, self.path)
+                finally:
+                    copy.unlink(missing_ok=True)
+                    Path(str(copy) + ".wal").unlink(missing_ok=True)
+                return True
+            except duckdb.Error:
+                return False
+
+    def _create_empty(self, stamp: SnapshotStamp) -> None:
+        tmp = self.path.with_name(f"{self.path.stem}.rebuild-{os.getpid()}.duckdb")
+        tmp.unlink(missing_ok=True)
+        with duckdb.connect(str(tmp)) as con:
+            _init(con)
+            _stamp(con, stamp)
+            con.execute("CHECKPOINT")
+        os.replace(tmp, self.path)
+
+
+def _read_stamp_from(meta: dict[str, str]) -> SnapshotStamp | None:
+    if meta.get("schema") != SNAPSHOT_SCHEMA or "data_version" not in meta:
+        return None
+    return SnapshotStamp(meta.get("store_id") or None, int(meta["data_version"]), meta.get("timezone", ""))
+
+
+def _apply_in(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    batch: pa.Table,
+    placeholder_ids: list[str],
+    expected: SnapshotStamp,
+    target: SnapshotStamp,
+) -> bool:
+    con.execute("BEGIN")
+    current = _read_stamp(con)
+    if current != expected:
+        con.execute("ROLLBACK")
         return False
+    con.register("batch", batch)
+    if table == "orders":
+        # Customers whose purchase days change: those of the batch, and the previous owners
+        # of re-sent orders (an order may move to another customer).
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT customer_id FROM batch UNION "
+            "SELECT customer_id FROM orders WHERE order_id IN (SELECT order_id FROM batch)"
+        )
+    con.execute(_delete_sql(table))
+    con.execute(_insert_sql(table))
+    if table in ("orders", "order_lines"):
+        _refresh_order_costs(con, only_batch=True)
+    if table == "orders":
+        refresh_purchase_days(con, only_customers=True)
+        con.execute("DROP TABLE touched")
+    con.unregister("batch")
+    if placeholder_ids:
+        con.register("ph", pa.table({"customer_id": pa.array(placeholder_ids, pa.string())}))
+        con.execute(
+            "INSERT INTO customers (customer_id, is_placeholder) SELECT customer_id, TRUE FROM ph "
+            "WHERE customer_id NOT IN (SELECT customer_id FROM customers)"
+        )
+        con.unregister("ph")
+    _stamp(con, target)
+    con.execute("COMMIT")
     return True
 
 
-def rebuild(settings: Settings) -> int:
-    """Rebuild the whole snapshot from the store into a new file, then swap it in atomically."""
-    from retentio.store.db import engine_for, ensure_schema
-
-    ensure_schema(settings)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    target = settings.snapshot_path
-    tmp = target.with_suffix(f".rebuild-{os.getpid()}.duckdb")
-    tmp.unlink(missing_ok=True)
-    engine = engine_for(settings)
+@contextmanager
+def _consistent_read(engine: Any) -> Iterator[Any]:
+    """A connection whose reads all see one state of the store (the version and every table)."""
     with engine.connect() as conn:
-        from sqlalchemy.orm import Session
-
-        from retentio.store.db import data_version
-
-        with Session(bind=conn) as session:
-            version = data_version(session)
-        con = duckdb.connect(str(tmp))
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+            return
+        conn.exec_driver_sql("BEGIN")  # SQLite WAL: one read transaction sees one snapshot
         try:
-            _init(con)
-            for table in LOAD_ORDER:
-                for batch in _read_store(conn, table):
-                    con.register("batch", _with_local_dates(table, batch, settings.timezone))
-                    con.execute(_insert_sql(table))
-                    con.unregister("batch")
-            _refresh_order_costs(con, only_batch=False)
-            refresh_purchase_days(con, only_customers=False)
-            _stamp(con, version)
-            con.execute("CHECKPOINT")
+            yield conn
         finally:
-            con.close()
-    os.replace(tmp, target)
-    Path(str(tmp) + ".wal").unlink(missing_ok=True)
-    return version
+            conn.rollback()
+
+
+def _sql_str(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _store_where(settings: Settings) -> str:
+    from retentio.store.db import store_location
+
+    return store_location(settings)
 
 
 def _read_store(conn: Any, table: str, chunk: int = 200_000) -> Iterator[pa.Table]:
@@ -361,65 +686,61 @@ def _to_arrow(values: list[Any], typ: pa.DataType) -> pa.Array:
     return pa.array(values, typ)
 
 
-def _store_version(settings: Settings) -> int:
-    from retentio.store.stamp import quick_data_version
-
-    quick = quick_data_version(settings)
-    if quick is not None:
-        return quick
-    from sqlalchemy.orm import Session
-
-    from retentio.store.db import data_version, engine_for, ensure_schema
-
-    ensure_schema(settings)
-    with Session(engine_for(settings)) as session:
-        return data_version(session)
+# --- module-level conveniences over Snapshot (settings in, one-shot engine) -------------------------
 
 
-def ensure_fresh(settings: Settings) -> None:
-    """Upgrade the snapshot if it is of an older schema; rebuild it if it is missing or behind the store."""
-    path, store_version = settings.snapshot_path, _store_version(settings)
-    current = snapshot_version(path)
-    if current is None and path.exists() and _upgrade(path):
-        current = snapshot_version(path)
-    if current != store_version:
-        rebuild(settings)
-
-
-def open_analytics(settings: Settings) -> Any:
-    """An ibis DuckDB connection over a fresh snapshot (read-only, so ingest can run beside it).
-
-    The common path opens the file once and reads its stamp through the same connection; only a
-    missing or stale snapshot is rebuilt (then reopened).
-    """
-    import ibis
-
-    def connect() -> Any:
-        con = ibis.duckdb.connect(database=str(path), read_only=True)
-        # DuckDB draws a progress bar on stdout for queries over ~2 s: never in our output.
-        con.con.execute("SET enable_progress_bar = false")
-        return con
-
-    store_version = _store_version(settings)
-    path = settings.snapshot_path
+def snapshot_version(path: Path) -> int | None:
+    """The snapshot's data version; None when it is missing, unreadable or of another schema."""
+    if not path.exists():
+        return None
     try:
-        if path.exists():
-            con = connect()
-            stamp = _read_stamp(con.con)
-            if stamp == store_version:
-                return con
-            con.disconnect()
-            if stamp is None and _upgrade(path) and snapshot_version(path) == store_version:
-                return connect()
-        rebuild(settings)
-        return connect()
-    except duckdb.IOException as exc:
-        raise StoreError(f"the analytics snapshot is busy ({exc}); try again") from exc
+        with duckdb.connect(str(path), read_only=True) as con:
+            stamp = _read_stamp(con)
+    except duckdb.Error:
+        return None
+    return None if stamp is None else stamp.data_version
 
 
-def initialise_empty(settings: Settings, version: int) -> None:
-    """Create an empty snapshot stamped at ``version`` (used when the store itself is empty)."""
+def rebuild(settings: Settings, engine: Any = None) -> int:
+    """Rebuild the snapshot from the store now (``retentio db snapshot``); returns its version."""
+    from retentio.store.db import check_store, create_store_engine
+
+    store = check_store(settings)
+    own = engine is None
+    engine = engine or create_store_engine(settings)
+    try:
+        return Snapshot(settings).refresh(store, lambda: engine, force=True)
+    finally:
+        if own:
+            engine.dispose()
+
+
+def open_analytics(settings: Settings, engine: Any = None, refresh: bool = True) -> Any:
+    """An ibis DuckDB connection over a fresh snapshot (see :meth:`Snapshot.open`)."""
+    from retentio.store.db import check_store, create_store_engine
+
+    store = check_store(settings)
+    made: list[Any] = []
+
+    def factory() -> Any:
+        if engine is not None:
+            return engine
+        made.append(create_store_engine(settings))
+        return made[0]
+
+    try:
+        return Snapshot(settings).open(store, factory, refresh)
+    finally:
+        for e in made:
+            e.dispose()
+
+
+def initialise_empty(settings: Settings, version: int, store_id: str | None = None) -> None:
+    """An empty snapshot stamped for the settings' store at ``version`` (benchmarks and tools that
+    write the snapshot's tables themselves)."""
+    if store_id is None:
+        from retentio.store.stamp import read_stamp
+
+        store_id = read_stamp(settings).store_id
     settings.home.mkdir(parents=True, exist_ok=True)
-    with _writable(settings.snapshot_path) as con:
-        _init(con)
-        _stamp(con, version)
+    Snapshot(settings)._create_empty(SnapshotStamp(store_id, version, settings.timezone))

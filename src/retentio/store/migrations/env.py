@@ -11,19 +11,25 @@ target_metadata = Base.metadata
 
 
 def run_migrations_online() -> None:
-    engine = config.attributes.get("engine")
-    if engine is None:  # plain `alembic` CLI use: build one from the settings
+    connection = config.attributes.get("connection")
+    if connection is None:  # plain `alembic` CLI use: build an engine from the settings
         from retentio.config import Settings
-        from retentio.store.db import engine_for
+        from retentio.store.db import create_store_engine
 
-        engine = engine_for(Settings.from_env())
-    with engine.begin() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
+        with create_store_engine(Settings.from_env()).begin() as connection:
+            _run(connection)
+    else:
+        _run(connection)
+
+
+def _run(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # type: ignore[attr-defined]
+        compare_type=True,
+    )
+    with context.begin_transaction():
         context.run_migrations()
 
 
