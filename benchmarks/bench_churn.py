@@ -67,11 +67,11 @@ def compare_with_lightgbm(model: Any, frame: Any, timings: dict[str, float]) -> 
     peer = _timed(
         "SHAP values, LightGBM pred_contrib",
         timings,
-        lambda: model.booster.predict(matrix, pred_contrib=True, num_threads=threads),
+        lambda: model.booster_.predict(matrix, pred_contrib=True, num_threads=threads),
     )
     result = {
         "rows": len(frame),
-        "trees": model.booster.num_trees(),
+        "trees": model.booster_.num_trees(),
         "speedup": timings["SHAP values, LightGBM pred_contrib"] / timings["SHAP values, retentio"],
         "max_abs_difference": float(np.abs(ours - peer).max()) if len(frame) else 0.0,
     }
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return summary
     pooled = result.report["pooled"]
     summary |= {
-        "lightgbm_threads": args.threads or result.model.info["params"]["num_threads"],
+        "lightgbm_threads": args.threads or result.model.info_["params"]["num_threads"],
         "training_rows_final": result.metadata["training_rows"],
         "distinct_cutoffs": inside["cutoffs"],
         "pooled": {

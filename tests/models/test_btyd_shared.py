@@ -155,9 +155,9 @@ def _prepared_data(model: BTYDModel, fitted: BTYDModel, case: Case) -> Any:
     captured: dict[str, Any] = {}
     original = model._fit_data
 
-    def capture(data: Any, n_customers: float, n_rows: int) -> BTYDModel:
+    def capture(data: Any, *args: Any) -> BTYDModel:
         captured["data"] = data
-        return original(data, n_customers, n_rows)
+        return original(data, *args)
 
     model._fit_data = capture  # type: ignore[method-assign]
     columns = case.simulate(np.random.default_rng(11), min(case.size, 3000))
@@ -272,8 +272,10 @@ def test_unfitted_model_says_so(case: Case) -> None:
     model = case.make()
     with pytest.raises(ModelInputError, match="not fitted"):
         model.summary()
+    rejected = type(model)(penalizer=-1.0)  # stored as given: the constructor does no work
+    assert rejected.penalizer == -1.0
     with pytest.raises(ModelInputError, match="penalizer"):
-        type(model)(penalizer=-1.0)
+        case.fit(rejected, case.simulate(np.random.default_rng(0), 500))
 
 
 def test_penalizer_shrinks_the_parameters(case: Case, simulated: Columns, fitted: BTYDModel) -> None:

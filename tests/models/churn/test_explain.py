@@ -113,8 +113,8 @@ def test_trained_model_explains_a_hand_built_overdue_customer(trained: Any) -> N
     assert np.isclose(raw.sum(), model.margin(frame)[0])
     # ... and relative to the stayers they add up to the margin gap to the stayers' mean margin.
     contributions = model.relative_contributions(frame)[0]
-    assert np.isclose(contributions.sum(), model.margin(frame)[0] - sum(model.reference))
-    reasons = reasons_for(frame.iloc[0].to_dict(), model.features, contributions)
+    assert np.isclose(contributions.sum(), model.margin(frame)[0] - sum(model.reference_))
+    reasons = reasons_for(frame.iloc[0].to_dict(), model.features_, contributions)
     texts = [render_reason(r) for r in reasons]
     assert risk > 0.5
     assert "no order for 94 days, usually orders every 30 days" in texts
@@ -133,7 +133,7 @@ def test_trained_model_explains_a_hand_built_overdue_customer(trained: Any) -> N
     fresh = pd.DataFrame([recent])
     assert float(model.predict_proba(fresh)[0]) < risk - 0.2
     fresh_reasons = reasons_for(
-        fresh.iloc[0].to_dict(), model.features, model.relative_contributions(fresh)[0]
+        fresh.iloc[0].to_dict(), model.features_, model.relative_contributions(fresh)[0]
     )
     assert "churn.reason.overdue" not in [r.key for r in fresh_reasons]
 
@@ -148,6 +148,6 @@ def test_batch_reasons_match_one_customer_at_a_time(trained: Any, generated_tabl
     assert len(batch) == len(rows) > 1000
     assert sum(1 for r in batch if r) > len(rows) / 2  # most customers get at least one reason
     for i in range(0, len(rows), 17):
-        one = reasons_for(rows[i], trained.model.features, contributions[i])
+        one = reasons_for(rows[i], trained.model.features_, contributions[i])
         assert [(r.key, r.values) for r in batch[i]] == [(r.key, r.values) for r in one]
         assert [r.contribution for r in batch[i]] == [pytest.approx(r.contribution, abs=1e-5) for r in one]

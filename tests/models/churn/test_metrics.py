@@ -54,3 +54,11 @@ def test_agrees_with_scikit_learn_on_random_data_with_ties() -> None:
     assert pr_auc(y, score) == pytest.approx(average_precision_score(y, score))
     p = rng.random(500)
     assert brier(y, p) == pytest.approx(brier_score_loss(y, p))
+
+
+def test_edge_cases_keep_their_answers_with_scikit_learn_underneath() -> None:
+    # One class only: no ranking (NaN, where scikit-learn raises or warns), but a Brier score.
+    assert math.isnan(roc_auc([0, 0], [0.1, 0.2])) and math.isnan(pr_auc([0, 0], [0.1, 0.2]))
+    assert brier([1, 1], [0.9, 0.6]) == pytest.approx((0.01 + 0.16) / 2)
+    assert brier([0, 0], [0.1, 0.2]) == pytest.approx((0.01 + 0.04) / 2)
+    assert math.isnan(brier([], []))

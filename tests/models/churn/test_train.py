@@ -72,7 +72,7 @@ def test_save_and_load_by_version_round_trips_predictions_exactly(
     assert (first.version, second.version) == (1, 2)
     loaded, record = load_churn_model(settings, version=1)
     assert record.metadata["horizon_days"] == 90
-    assert record.metadata["features"] == list(trained.model.features)
+    assert record.metadata["features"] == list(trained.model.features_)
     assert record.metadata["training_cutoffs"] == trained.metadata["training_cutoffs"]
     assert "lightgbm" in record.metadata["libraries"]
     assert record.metadata["metrics"]["pooled"]["scores"]["model"]["roc_auc"] == pytest.approx(

@@ -32,8 +32,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
+from sklearn.base import BaseEstimator
 
-from retentio.errors import RetentioError, UserError
+from retentio.errors import RetentioError
+from retentio.models.estimator import ModelInputError, check_float, check_random_state
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -45,10 +47,9 @@ LOGLIK_TOLERANCE = 1e-6
 # full-data Newton iterations from there (2-3 full-data iterations instead of ~10).
 WARM_START_ROWS = 60_000
 WARM_START_SAMPLE = 25_000
-
-
-class ModelInputError(UserError, ValueError):
-    """Data given to a model break its assumptions; the message names the parameter and the fix."""
+# The default ``random_state`` of the transaction models: the seed of the warm-start subset has always
+# been this one, so fits on large data give the numbers they gave before ``random_state`` existed.
+DEFAULT_RANDOM_STATE = 20050101
 
 
 class ConvergenceError(RetentioError, RuntimeError):
@@ -398,12 +399,13 @@ class FitResult:
     message: str
 
 
-class BTYDModel(ABC):
-    """Base of the BTYD models: hyper-parameters in the constructor, learned state ending in ``_``.
+class BTYDModel(BaseEstimator, ABC):
+    """Base of the BTYD models, in scikit-learn's estimator shape (:mod:`retentio.models.estimator`).
 
-    Subclasses declare ``param_names`` (the literature's names) and implement ``_loglik`` (the weighted
-    log-likelihood summed over customers with its gradient, and optionally Hessian, in natural parameters)
-    and ``_initial_params``.
+    ``penalizer`` (>= 0, checked by ``fit``) is the only hyper-parameter shared by all; what ``fit``
+    learns ends in ``_``. Subclasses declare ``param_names`` (the literature's names) and implement
+    ``_loglik`` (the weighted log-likelihood summed over customers with its gradient, and optionally
+    Hessian, in natural parameters) and ``_initial_params``.
     """
 
     param_names: ClassVar[tuple[str, ...]]
@@ -420,14 +422,16 @@ class BTYDModel(ABC):
     n_iter_: int
 
     def __init__(self, penalizer: float = 0.0) -> None:
-        if not (isinstance(penalizer, int | float) and math.isfinite(penalizer) and penalizer >= 0):
-            raise ModelInputError(f"penalizer must be a finite number >= 0, got {penalizer!r}")
-        self.penalizer = float(penalizer)
+        self.penalizer = penalizer
 
-    def __repr__(self) -> str:
+    def _check_hyperparameters(self) -> None:
+        """Validate the constructor's arguments (``fit`` calls this first)."""
+        check_float(self, "penalizer", self.penalizer, low=0.0)
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
         fitted = getattr(self, "params_", None)
         if fitted is None:
-            return f"{type(self).__name__}(penalizer={self.penalizer})"
+            return str(super().__repr__(N_CHAR_MAX))
         shown = ", ".join(f"{k}={v:.4g}" for k, v in fitted.items())
         return f"<{type(self).__name__} fitted on {self.n_customers_:g} customers: {shown}>"
 
@@ -441,8 +445,9 @@ class BTYDModel(ABC):
     def _initial_params(self, data: Any) -> FloatArray:
         """A starting point in natural parameters."""
 
-    def _warm_start_subset(self, data: Any, rng: np.random.Generator) -> Any | None:
-        """A random subset of the data to fit first, or None (small data or not supported)."""
+    def _warm_start_subset(self, data: Any, rng: np.random.Generator) -> tuple[Any, float] | None:
+        """A random subset of the data to fit first and its customers, or None (small data or not
+        supported)."""
         return None
 
     # -- public helpers -------------------------------------------------------------------------------
@@ -477,18 +482,23 @@ class BTYDModel(ABC):
         """1 / (longest observation time) for the penalty's scaling; 1 where no parameter is a time."""
         return 1.0
 
-    def _fit_data(self, data: Any, n_customers: float, n_rows: int) -> Self:
-        """Run the optimiser on prepared data and set the learned attributes."""
+    def _fit_data(
+        self, data: Any, n_customers: float, n_rows: int, rng: np.random.Generator | None = None
+    ) -> Self:
+        """Run the optimiser on prepared data and set the learned attributes.
+
+        ``rng`` (from ``random_state``) draws the warm-start subset of models that use one.
+        """
         names = self.param_names
+        penalizer = float(self.penalizer)
         scale = np.array([self._time_scale(data) if n in self.time_params else 1.0 for n in names])
         phi0 = np.log(np.asarray(self._initial_params(data), dtype=np.float64))
-        rng = np.random.default_rng(20050101)
-        subset = self._warm_start_subset(data, rng)
-        if subset is not None:
-            sub_weights = float(np.sum(subset.weights))
-            sub = _Objective(self._loglik, subset, sub_weights, self.penalizer, scale, self.analytic_hessian)
+        warm = self._warm_start_subset(data, rng) if rng is not None else None
+        if warm is not None:
+            subset, sub_customers = warm
+            sub = _Objective(self._loglik, subset, sub_customers, penalizer, scale, self.analytic_hessian)
             phi0 = self._minimise(sub, phi0, strict=False).phi
-        objective = _Objective(self._loglik, data, n_customers, self.penalizer, scale, self.analytic_hessian)
+        objective = _Objective(self._loglik, data, n_customers, penalizer, scale, self.analytic_hessian)
         result = self._minimise(objective, phi0, strict=True)
         theta = np.exp(result.phi)
         self.params_ = {name: float(v) for name, v in zip(names, theta, strict=True)}
@@ -535,7 +545,7 @@ class BTYDModel(ABC):
         iterations += newton_steps
         if newton_message:
             message = f"{message}; {newton_message}"
-        if self.penalizer == 0.0 and math.isfinite(value):
+        if float(self.penalizer) == 0.0 and math.isfinite(value):
             loglik = -value * objective.n
         else:
             loglik = self._unpenalised_loglik(objective, phi)
@@ -673,6 +683,10 @@ class TransactionModel(BTYDModel):
 
     time_params: ClassVar[tuple[str, ...]] = ("alpha",)
 
+    def __init__(self, penalizer: float = 0.0, random_state: Any = DEFAULT_RANDOM_STATE) -> None:
+        self.penalizer = penalizer
+        self.random_state = random_state
+
     def fit(
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None
     ) -> Self:
@@ -680,8 +694,12 @@ class TransactionModel(BTYDModel):
 
         ``frequency`` = repeat purchases x, ``recency`` = time of the last purchase since the first t_x
         (0 when x = 0), ``T`` = time since the first purchase; ``weights`` = customers per row (rows of
-        identical histories with counts fit exactly as the repeated rows would).
+        identical histories with counts fit exactly as the repeated rows would). Above
+        ``WARM_START_ROWS`` distinct histories the fit starts from one on a random subset drawn with
+        ``random_state`` (the maximum reached is the same; the last digits may differ with the seed).
         """
+        self._check_hyperparameters()
+        rng = check_random_state(self, self.random_state)
         x, t_x, big_t = validate_histories(frequency, recency, T)
         w = check_weights(weights, len(x))
         if len(x) == 0:
@@ -690,7 +708,7 @@ class TransactionModel(BTYDModel):
         if histories.n_rows == 0:
             raise ModelInputError("every row has weight 0: there is nothing to fit")
         data = self._prepare(histories)
-        return self._fit_data(data, histories.n_customers, histories.n_rows)
+        return self._fit_data(data, histories.n_customers, histories.n_rows, rng)
 
     @abstractmethod
     def _prepare(self, histories: Histories) -> Any:
@@ -699,12 +717,15 @@ class TransactionModel(BTYDModel):
     def _time_scale(self, data: Any) -> float:
         return 1.0 / max(float(np.max(data.histories.T_values)), 1e-12)
 
-    def _warm_start_subset(self, data: Any, rng: np.random.Generator) -> Any | None:
+    def _warm_start_subset(self, data: Any, rng: np.random.Generator) -> tuple[Any, float] | None:
         histories: Histories = data.histories
         if histories.n_rows <= WARM_START_ROWS:
             return None
         rows = np.sort(rng.choice(histories.n_rows, size=WARM_START_SAMPLE, replace=False))
-        return self._prepare(histories.take(rows))
+        subset = histories.take(rows)
+        # Every customer of the subset (the BG/NBD tables' ``weights`` hold only the rows with x > 0,
+        # and the Pareto/NBD tables have none: reading them crashed Pareto/NBD on large data).
+        return self._prepare(subset), subset.n_customers
 
     # -- predictions shared by every model with Poisson purchasing at a gamma-distributed rate --------
 

@@ -104,6 +104,7 @@ class BetaGeoBetaBinom(BTYDModel):
         self, frequency: ArrayLike, recency: ArrayLike, n_periods: ArrayLike, weights: ArrayLike | None = None
     ) -> Self:
         """Fit by maximum likelihood on (x, t_x, n) rows; ``weights`` counts customers per row."""
+        self._check_hyperparameters()
         x, t_x, n = validate_discrete(frequency, recency, n_periods)
         if len(x) == 0:
             raise ModelInputError("frequency is empty: there is nothing to fit")

@@ -78,6 +78,7 @@ class GammaGamma(BTYDModel):
 
     def fit(self, frequency: ArrayLike, monetary_value: ArrayLike, weights: ArrayLike | None = None) -> Self:
         """Fit on (x, mean repeat-purchase value) of customers with x >= 1; returns ``self``."""
+        self._check_hyperparameters()
         x = as_float_array("frequency", frequency)
         m = as_float_array("monetary_value", monetary_value)
         check_same_length(frequency=x, monetary_value=m)

@@ -52,6 +52,7 @@ class ShiftedBetaGeo(BTYDModel):
 
     def fit(self, survivors: ArrayLike) -> Self:
         """Fit on survivor counts at the start of periods 0, 1, ..., n (non-increasing whole numbers)."""
+        self._check_hyperparameters()
         counts = as_float_array("survivors", survivors)
         if len(counts) < 2:
             raise ModelInputError("survivors needs the cohort size and at least one later count")
@@ -67,6 +68,7 @@ class ShiftedBetaGeo(BTYDModel):
 
     def fit_lost(self, lost: ArrayLike, still_active: float) -> Self:
         """Fit on customers lost in each period 1..n and the number still active after period n."""
+        self._check_hyperparameters()
         lost_counts = as_float_array("lost", lost)
         check_counts("lost", lost_counts)
         if not (np.isfinite(still_active) and still_active >= 0 and float(still_active).is_integer()):

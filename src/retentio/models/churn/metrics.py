@@ -1,13 +1,21 @@
-"""Scoring rules for churn probabilities: ranking, calibration and lift, as plain numpy functions.
+"""Scoring rules for churn probabilities: ranking, calibration and lift.
 
 All functions take ``y`` (1 = churned, 0 = stayed) and a score or probability per customer; higher
 scores mean *more* likely to churn. Ties are handled exactly (no dependence on input order):
 
 - ROC AUC is the Mann–Whitney statistic with mid-ranks (Hanley & McNeil 1982): the probability that a
-  random churner scores above a random stayer, ties counting one half.
+  random churner scores above a random stayer, ties counting one half
+  (``sklearn.metrics.roc_auc_score``).
 - PR AUC is average precision (precision at each distinct threshold weighted by the recall gained
-  there), the step-wise area scikit-learn's ``average_precision_score`` reports.
-- The Brier score is the mean squared error of the probabilities (Brier 1950).
+  there, no interpolation; ``sklearn.metrics.average_precision_score``). The report keeps the key
+  ``pr_auc`` it always had: the number was always this step-wise average precision, not a trapezoidal
+  area under the precision-recall curve.
+- The Brier score is the mean squared error of the probabilities (Brier 1950;
+  ``sklearn.metrics.brier_score_loss``).
+
+The first three come from scikit-learn; the two below have no scikit-learn equivalent with the same
+definition and stay here:
+
 - The calibration table splits customers into ten equal-count groups by predicted probability and
   compares the mean prediction with the observed churn rate in each.
 - Top-decile lift is the churn rate among the 10 % highest scores over the overall churn rate; ties
@@ -21,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import rankdata
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 
 def _inputs(y: ArrayLike, score: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -37,46 +45,41 @@ def _inputs(y: ArrayLike, score: ArrayLike) -> tuple[NDArray[np.float64], NDArra
 
 
 def roc_auc(y: ArrayLike, score: ArrayLike) -> float:
-    """Area under the ROC curve; NaN when only one class is present."""
+    """Area under the ROC curve (scikit-learn's); NaN when only one class is present."""
     labels, values = _inputs(y, score)
     positives = float(labels.sum())
-    negatives = float(len(labels) - positives)
-    if positives == 0 or negatives == 0:
+    if positives == 0 or positives == len(labels):
         return math.nan
-    ranks = rankdata(values)  # mid-ranks for ties
-    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    return float(roc_auc_score(labels, values))
 
 
 def pr_auc(y: ArrayLike, score: ArrayLike) -> float:
-    """Average precision: Σ over distinct thresholds of (recall gained) × (precision there)."""
+    """Average precision (scikit-learn's): Σ over distinct thresholds of (recall gained) × (precision).
+
+    NaN without churners (scikit-learn would warn and return 0 there).
+    """
     labels, values = _inputs(y, score)
-    positives = labels.sum()
-    if positives == 0:
+    if labels.sum() == 0:
         return math.nan
-    order = np.argsort(-values, kind="mergesort")
-    sorted_scores, sorted_labels = values[order], labels[order]
-    # The last index of each run of equal scores: a threshold admits the whole tie at once.
-    last_of_tie = np.r_[np.flatnonzero(np.diff(sorted_scores) != 0), len(sorted_scores) - 1]
-    true_pos = np.cumsum(sorted_labels)[last_of_tie]
-    predicted = last_of_tie + 1.0
-    precision = true_pos / predicted
-    recall_gain = np.diff(np.r_[0.0, true_pos]) / positives
-    return float(np.sum(recall_gain * precision))
+    return float(average_precision_score(labels, values))
 
 
 def brier(y: ArrayLike, probability: ArrayLike) -> float:
-    """Mean squared difference between the probability and the outcome (lower is better)."""
+    """Mean squared difference between the probability and the outcome (lower is better; scikit-learn's)."""
     labels, values = _inputs(y, probability)
     if len(labels) == 0:
         return math.nan
-    return float(np.mean((values - labels) ** 2))
+    # pos_label=1 also when y holds a single class (scikit-learn cannot infer it then).
+    return float(brier_score_loss(labels, values, pos_label=1.0))
 
 
 def calibration_table(y: ArrayLike, probability: ArrayLike, groups: int = 10) -> list[dict[str, Any]]:
     """Ten (``groups``) equal-count bins by predicted probability: mean prediction vs observed rate.
 
     Rows are sorted by probability (stable, ties kept together by the sort) and cut into ``groups``
-    contiguous bins whose sizes differ by at most one.
+    contiguous bins whose sizes differ by at most one. Not ``sklearn.calibration.calibration_curve``
+    (``strategy="quantile"``): that cuts at quantile *values*, so ties make bins of unequal size or
+    merge them, and it reports no bin sizes.
     """
     labels, values = _inputs(y, probability)
     n = len(labels)
@@ -101,7 +104,10 @@ def calibration_table(y: ArrayLike, probability: ArrayLike, groups: int = 10) ->
 
 
 def top_decile_lift(y: ArrayLike, score: ArrayLike, share: float = 0.1) -> float:
-    """Churn rate among the top ``share`` of scores ÷ the overall churn rate (1 = no better than random)."""
+    """Churn rate among the top ``share`` of scores ÷ the overall churn rate (1 = no better than random).
+
+    scikit-learn has no lift metric; the boundary tie is shared pro rata (see the module docstring).
+    """
     labels, values = _inputs(y, score)
     n = len(labels)
     base = labels.mean() if n else 0.0

@@ -17,15 +17,19 @@ list: no pickles, and loading gives bit-identical predictions.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
+from retentio.models.churn.features import FEATURE_COLUMNS
 from retentio.models.churn.treeshap import TreeSplits, shap_values, tree_splits
+from retentio.models.estimator import InvalidParameterError, check_float, check_int, seed_from
 
 ISOTONIC_MIN_ROWS = 2_000
 CALIBRATION_SHARE = 0.2
@@ -51,8 +55,14 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # measured 4x *slower* than one (100k customers, 2 shared cores: 279 s vs 72 s to train);
     # pass params={"num_threads": N} to train_churn on a dedicated machine.
     "num_threads": 1,
-    "seed": 7,
 }
+# LightGBM's seed, now ``ChurnModel(random_state=...)``: 7 is the seed the models were always trained
+# with, so a default fit gives the trees it gave before.
+DEFAULT_RANDOM_STATE = 7
+# LightGBM parameters that set seeds: ``random_state`` sets them, ``params`` may not.
+_SEED_ALIASES = frozenset(
+    {"seed", "random_seed", "random_state", "bagging_seed", "feature_fraction_seed", "data_random_seed"}
+)
 MAX_ROUNDS = 400
 REFERENCE_ROWS = 20_000  # held-out stayers averaged for the reasons' reference point
 EARLY_STOPPING_ROUNDS = 30
@@ -116,49 +126,179 @@ def fit_platt(score: NDArray[np.float64], y: NDArray[np.float64]) -> Calibrator:
     return Calibrator("platt", slope=float(lr.coef_[0, 0]), intercept=float(lr.intercept_[0]))
 
 
-def fit_calibrator(score: NDArray[np.float64], y: NDArray[np.float64]) -> Calibrator:
-    """Isotonic with enough rows, Platt otherwise (see the module docstring)."""
-    if len(score) >= ISOTONIC_MIN_ROWS:
+def fit_calibrator(
+    score: NDArray[np.float64], y: NDArray[np.float64], isotonic_min_rows: int = ISOTONIC_MIN_ROWS
+) -> Calibrator:
+    """Isotonic with at least ``isotonic_min_rows`` rows, Platt otherwise (see the module docstring)."""
+    if len(score) >= isotonic_min_rows:
         return fit_isotonic(score, y)
     return fit_platt(score, y)
 
 
-@dataclass
-class ChurnModel:
-    """A fitted churn classifier: trees, calibration map and the feature columns it reads."""
+class ChurnModel(BaseEstimator):
+    """The churn classifier in scikit-learn's estimator shape: ``ChurnModel().fit(frame, y)``.
 
-    booster: lgb.Booster
-    features: tuple[str, ...]
-    calibrator: Calibrator
-    info: dict[str, Any] = field(default_factory=dict)
-    # Mean SHAP values (features + bias) of held-out customers who stayed: the reference the reasons
-    # compare a customer with (see :meth:`relative_contributions`). Empty = compare with everyone.
-    reference: tuple[float, ...] = ()
-    _splits: list[TreeSplits] | None = field(default=None, init=False, repr=False, compare=False)
+    Hyper-parameters (stored as given, checked by :meth:`fit`):
 
-    def _matrix(self, frame: pd.DataFrame) -> NDArray[np.float64]:
-        missing = [c for c in self.features if c not in frame.columns]
+    - ``features``: the columns of ``frame`` the trees read (default: the churn feature table's);
+    - ``params``: LightGBM parameters over :data:`DEFAULT_PARAMS` (not the seed: see ``random_state``);
+    - ``max_rounds``, ``early_stopping_rounds``: boosting rounds and the patience of early stopping;
+    - ``calibration_share``: the share of customers held out for early stopping and calibration;
+    - ``isotonic_min_rows``: held-out rows from which the calibration is isotonic (Platt below);
+    - ``reference_rows``: held-out stayers averaged for the reasons' reference point;
+    - ``random_state``: LightGBM's seed (bagging and feature sampling); an int gives the same trees on
+      every fit.
+
+    Learned: ``booster_`` (the trees, cut at the best iteration), ``features_``, ``calibrator_``,
+    ``reference_`` (mean SHAP values of held-out stayers, see :meth:`relative_contributions`) and
+    ``info_`` (rounds, rows, calibration kind, the LightGBM parameters used).
+    """
+
+    booster_: lgb.Booster
+    features_: tuple[str, ...]
+    calibrator_: Calibrator
+    reference_: tuple[float, ...]
+    info_: dict[str, Any]
+    _splits: list[TreeSplits] | None  # the trees' decision patterns, read once for TreeSHAP
+
+    def __init__(
+        self,
+        features: tuple[str, ...] = FEATURE_COLUMNS,
+        params: dict[str, Any] | None = None,
+        max_rounds: int = MAX_ROUNDS,
+        early_stopping_rounds: int = EARLY_STOPPING_ROUNDS,
+        calibration_share: float = CALIBRATION_SHARE,
+        isotonic_min_rows: int = ISOTONIC_MIN_ROWS,
+        reference_rows: int = REFERENCE_ROWS,
+        random_state: Any = DEFAULT_RANDOM_STATE,
+    ) -> None:
+        self.features = features
+        self.params = params
+        self.max_rounds = max_rounds
+        self.early_stopping_rounds = early_stopping_rounds
+        self.calibration_share = calibration_share
+        self.isotonic_min_rows = isotonic_min_rows
+        self.reference_rows = reference_rows
+        self.random_state = random_state
+
+    # -- fitting --------------------------------------------------------------------------------------
+
+    def _check_hyperparameters(self) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """The validated feature list and LightGBM parameters (seed included)."""
+        features = self.features
+        if isinstance(features, str) or not all(isinstance(f, str) for f in features or ()):
+            raise InvalidParameterError(
+                f"ChurnModel: features must be a sequence of column names, got {features!r}"
+            )
+        features = tuple(features)
+        if not features:
+            raise InvalidParameterError("ChurnModel: features must name at least one column")
+        repeated = sorted({f for f in features if features.count(f) > 1})
+        if repeated:
+            raise InvalidParameterError(f"ChurnModel: features names {repeated} more than once")
+        params = self.params
+        if params is not None and not isinstance(params, dict):
+            raise InvalidParameterError(f"ChurnModel: params must be a dict or None, got {params!r}")
+        seeds = sorted(set(params or {}) & _SEED_ALIASES)
+        if seeds:
+            raise InvalidParameterError(
+                f"ChurnModel: params must not set {seeds}: pass the seed as random_state"
+            )
+        check_int(self, "max_rounds", self.max_rounds, low=1)
+        check_int(self, "early_stopping_rounds", self.early_stopping_rounds, low=1)
+        check_float(
+            self,
+            "calibration_share",
+            self.calibration_share,
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            high_open=True,
+        )
+        check_int(self, "isotonic_min_rows", self.isotonic_min_rows, low=0)
+        check_int(self, "reference_rows", self.reference_rows, low=1)
+        seed = seed_from(self, self.random_state)
+        return features, {**DEFAULT_PARAMS, "seed": seed, **(params or {})}
+
+    def fit(self, frame: pd.DataFrame, y: NDArray[np.float64]) -> ChurnModel:
+        """Fit trees + calibration on ``frame`` (one row per customer and cutoff, with ``customer_id``)
+        and labels ``y`` (1 = churned); returns ``self``."""
+        features, merged = self._check_hyperparameters()
+        if len(frame) != len(y):
+            raise ValueError("frame and y differ in length")
+        labels = np.asarray(y, dtype=np.float64)
+        if labels.min(initial=1.0) == labels.max(initial=0.0):
+            raise ValueError("training labels hold a single class: nothing to learn")
+        held_out = calibration_fold(frame["customer_id"], float(self.calibration_share))
+        if held_out.all() or not held_out.any() or len(np.unique(labels[held_out])) < 2:
+            raise ValueError("too few customers to hold out a calibration fold: need more training data")
+        missing = [c for c in features if c not in frame.columns]
         if missing:
             raise ValueError(f"feature columns missing: {missing}")
-        return frame.loc[:, list(self.features)].to_numpy(dtype=np.float64, na_value=np.nan)
+        matrix = frame.loc[:, list(features)].to_numpy(dtype=np.float64, na_value=np.nan)
+        train_set = lgb.Dataset(
+            matrix[~held_out], labels[~held_out], feature_name=list(features), free_raw_data=True
+        )
+        valid_set = lgb.Dataset(matrix[held_out], labels[held_out], reference=train_set)
+        booster = lgb.train(
+            merged,
+            train_set,
+            num_boost_round=int(self.max_rounds),
+            valid_sets=[valid_set],
+            callbacks=[lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)],
+        )
+        # Keep exactly the best iteration so saving and predicting agree without extra arguments.
+        best = booster.best_iteration or booster.current_iteration()
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        self.features_ = features
+        self._splits = None
+        margin_held = np.asarray(self.booster_.predict(matrix[held_out], raw_score=True), dtype=np.float64)
+        self.calibrator_ = fit_calibrator(margin_held, labels[held_out], int(self.isotonic_min_rows))
+        stayers = matrix[held_out][labels[held_out] == 0][: int(self.reference_rows)]
+        self.reference_ = ()
+        self.reference_ = tuple(float(v) for v in self.shap(stayers).mean(axis=0))
+        self.info_ = {
+            "rounds": int(best),
+            "rows": len(labels),
+            "calibration_rows": int(held_out.sum()),
+            "calibration": self.calibrator_.kind,
+            "params": merged,
+        }
+        return self
+
+    # -- predictions ----------------------------------------------------------------------------------
+
+    def _fitted(self) -> None:
+        if not hasattr(self, "booster_"):
+            raise NotFittedError("ChurnModel is not fitted yet: call fit(frame, y) first")
+
+    def _matrix(self, frame: pd.DataFrame) -> NDArray[np.float64]:
+        self._fitted()
+        missing = [c for c in self.features_ if c not in frame.columns]
+        if missing:
+            raise ValueError(f"feature columns missing: {missing}")
+        return frame.loc[:, list(self.features_)].to_numpy(dtype=np.float64, na_value=np.nan)
 
     def margin(self, frame: pd.DataFrame) -> NDArray[np.float64]:
         """The trees' raw score (log-odds of churn, before calibration)."""
+        self._fitted()
         if len(frame) == 0:
             return np.zeros(0)
-        return np.asarray(self.booster.predict(self._matrix(frame), raw_score=True), dtype=np.float64)
+        return np.asarray(self.booster_.predict(self._matrix(frame), raw_score=True), dtype=np.float64)
 
     def predict_proba(self, frame: pd.DataFrame) -> NDArray[np.float64]:
         """Calibrated probability of churn for every row of ``frame``."""
-        return self.calibrator(self.margin(frame))
+        return self.calibrator_(self.margin(frame))
 
     def shap(
         self, matrix: NDArray[np.float64], projection: NDArray[np.float64] | None = None
     ) -> NDArray[np.float64]:
         """TreeSHAP values of the rows of ``matrix`` (features + bias), or ``values @ projection``."""
-        if self._splits is None:
-            self._splits = tree_splits(self.booster)
-        return shap_values(self.booster, self._splits, matrix, projection)
+        self._fitted()
+        splits: list[TreeSplits] | None = getattr(self, "_splits", None)
+        if splits is None:
+            splits = self._splits = tree_splits(self.booster_)
+        return shap_values(self.booster_, splits, matrix, projection)
 
     def contributions(self, frame: pd.DataFrame) -> NDArray[np.float64]:
         """Per-row, per-feature SHAP values in margin units (TreeSHAP, Lundberg et al. 2020); bias last.
@@ -167,7 +307,7 @@ class ChurnModel:
         (:mod:`retentio.models.churn.treeshap`): 9.5× faster on half a million customers.
         """
         if len(frame) == 0:
-            return np.zeros((0, len(self.features) + 1))
+            return np.zeros((0, len(self.features_) + 1))
         return self.shap(self._matrix(frame))
 
     def relative_contributions(
@@ -185,39 +325,69 @@ class ChurnModel:
         With ``projection`` ((features + bias) × k, e.g. the reason-group matrix) the result is
         ``relative_contributions(frame) @ projection``, without the per-feature matrix.
         """
-        width = len(self.features) + 1 if projection is None else projection.shape[1]
+        width = len(self.features_) + 1 if projection is None else projection.shape[1]
         if len(frame) == 0:
             return np.zeros((0, width))
         values = self.shap(self._matrix(frame), projection)
-        if self.reference:
-            reference = np.asarray(self.reference)
+        if self.reference_:
+            reference = np.asarray(self.reference_)
             values = values - (reference if projection is None else reference @ projection)
         return values
 
     def to_files(self) -> dict[str, bytes]:
-        """The artifact files: ``model.txt`` (LightGBM) and ``model.json`` (features, calibration)."""
+        """The artifact files: ``model.txt`` (LightGBM) and ``model.json`` (features, calibration).
+
+        ``model.json`` keeps the keys of the first format (``features``, ``calibrator``, ``reference``,
+        ``info``) and adds ``hyperparameters``: files saved before it existed still load, with the
+        constructor's defaults for the hyper-parameters they did not record.
+        """
+        self._fitted()
         spec = {
-            "features": list(self.features),
-            "calibrator": self.calibrator.to_dict(),
-            "reference": list(self.reference),
-            "info": self.info,
+            "features": list(self.features_),
+            "calibrator": self.calibrator_.to_dict(),
+            "reference": list(self.reference_),
+            "info": self.info_,
+            "hyperparameters": _json_hyperparameters(self.get_params(deep=False)),
         }
         return {
-            "model.txt": self.booster.model_to_string(num_iteration=-1).encode("utf-8"),
+            "model.txt": self.booster_.model_to_string(num_iteration=-1).encode("utf-8"),
             "model.json": json.dumps(spec, indent=1).encode("utf-8"),
         }
 
     @classmethod
     def from_files(cls, model_txt: bytes, model_json: bytes) -> ChurnModel:
         spec = json.loads(model_json.decode("utf-8"))
-        booster = lgb.Booster(model_str=model_txt.decode("utf-8"))
-        return cls(
-            booster=booster,
-            features=tuple(spec["features"]),
-            calibrator=Calibrator.from_dict(spec["calibrator"]),
-            info=dict(spec.get("info", {})),
-            reference=tuple(float(v) for v in spec.get("reference", ())),
-        )
+        features = tuple(str(f) for f in spec["features"])
+        saved = dict(spec.get("hyperparameters") or {})
+        known = {k: v for k, v in saved.items() if k in _HYPERPARAMETERS}
+        known["features"] = features
+        model = cls(**known)
+        model.booster_ = lgb.Booster(model_str=model_txt.decode("utf-8"))
+        model.features_ = features
+        model.calibrator_ = Calibrator.from_dict(spec["calibrator"])
+        model.info_ = dict(spec.get("info", {}))
+        model.reference_ = tuple(float(v) for v in spec.get("reference", ()))
+        model._splits = None
+        return model
+
+
+_HYPERPARAMETERS = (
+    "params",
+    "max_rounds",
+    "early_stopping_rounds",
+    "calibration_share",
+    "isotonic_min_rows",
+    "reference_rows",
+    "random_state",
+)
+
+
+def _json_hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
+    """The hyper-parameters that JSON can hold (a Generator ``random_state`` is saved as None)."""
+    out = {k: v for k, v in values.items() if k in _HYPERPARAMETERS}
+    if not (out.get("random_state") is None or isinstance(out["random_state"], int)):
+        out["random_state"] = None
+    return out
 
 
 def fit_churn_model(
@@ -227,41 +397,11 @@ def fit_churn_model(
     params: dict[str, Any] | None = None,
     max_rounds: int = MAX_ROUNDS,
 ) -> ChurnModel:
-    """Fit trees + calibration on ``frame`` (one row per customer and cutoff) and labels ``y``."""
-    if len(frame) != len(y):
-        raise ValueError("frame and y differ in length")
-    labels = np.asarray(y, dtype=np.float64)
-    if labels.min(initial=1.0) == labels.max(initial=0.0):
-        raise ValueError("training labels hold a single class: nothing to learn")
-    merged = {**DEFAULT_PARAMS, **(params or {})}
-    held_out = calibration_fold(frame["customer_id"])
-    if held_out.all() or not held_out.any() or len(np.unique(labels[held_out])) < 2:
-        raise ValueError("too few customers to hold out a calibration fold: need more training data")
-    matrix = frame.loc[:, list(features)].to_numpy(dtype=np.float64, na_value=np.nan)
-    train_set = lgb.Dataset(
-        matrix[~held_out], labels[~held_out], feature_name=list(features), free_raw_data=True
-    )
-    valid_set = lgb.Dataset(matrix[held_out], labels[held_out], reference=train_set)
-    booster = lgb.train(
-        merged,
-        train_set,
-        num_boost_round=max_rounds,
-        valid_sets=[valid_set],
-        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
-    )
-    # Keep exactly the best iteration so saving and predicting agree without extra arguments.
-    best = booster.best_iteration or booster.current_iteration()
-    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    margin_held = np.asarray(booster.predict(matrix[held_out], raw_score=True), dtype=np.float64)
-    calibrator = fit_calibrator(margin_held, labels[held_out])
-    stayers = matrix[held_out][labels[held_out] == 0][:REFERENCE_ROWS]
-    model = ChurnModel(booster, tuple(features), calibrator)
-    model.reference = tuple(float(v) for v in model.shap(stayers).mean(axis=0))
-    model.info = {
-        "rounds": int(best),
-        "rows": len(labels),
-        "calibration_rows": int(held_out.sum()),
-        "calibration": calibrator.kind,
-        "params": merged,
-    }
-    return model
+    """``ChurnModel(features, params, max_rounds).fit(frame, y)`` (kept for existing callers).
+
+    A ``seed`` in ``params`` (how the seed was passed before ``random_state``) becomes ``random_state``.
+    """
+    rest = dict(params or {})
+    seed = rest.pop("seed", DEFAULT_RANDOM_STATE)
+    model = ChurnModel(features=features, params=rest or None, max_rounds=max_rounds, random_state=seed)
+    return model.fit(frame, y)

@@ -112,7 +112,7 @@ class Scored:
 
     def reason_batches(self, top: int = DEFAULT_TOP) -> Iterator[ReasonBatch]:
         """Top reasons of the rows, one :class:`ReasonBatch` per :data:`REASON_CHUNK` rows in order."""
-        names, matrix = group_matrix(self.model.features)
+        names, matrix = group_matrix(self.model.features_)
         for start in range(0, len(self.frame), REASON_CHUNK):
             chunk = self.frame.iloc[start : start + REASON_CHUNK]
             totals = self.model.relative_contributions(chunk, matrix)
@@ -245,7 +245,7 @@ def explain_customer(
             f"customer {customer_id!r} has no order before {day}: there is no churn risk to explain"
         )
     row = cast(dict[str, Any], scored.frame.iloc[0].to_dict())
-    reasons = reasons_for(row, model.features, scored.contributions()[0], top)
+    reasons = reasons_for(row, model.features_, scored.contributions()[0], top)
     values = {name: _plain(row[name]) for name in scored.frame.columns if name != "customer_id"}
     return {
         "customer_id": customer_id,

@@ -34,7 +34,7 @@ from retentio.errors import UserError
 from retentio.models.churn.features import DEFAULT_TIMEZONE, FEATURE_COLUMNS, feature_frame
 from retentio.models.churn.label import churn_labels, data_end, latest_observable_cutoff
 from retentio.models.churn.metrics import score_metrics
-from retentio.models.churn.model import ChurnModel, fit_churn_model, fit_isotonic
+from retentio.models.churn.model import DEFAULT_RANDOM_STATE, ChurnModel, fit_isotonic
 
 BASELINES = ("bgnbd", "recency")
 MIN_BUYERS_PER_CUTOFF = 50
@@ -124,7 +124,7 @@ class CutoffFrames:
         return pd.concat([self.get(c) for c in cutoffs], ignore_index=True)
 
 
-def _limit_rows(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+def _limit_rows(frame: pd.DataFrame, max_rows: int | None, seed: int | list[int]) -> pd.DataFrame:
     if max_rows is None or len(frame) <= max_rows:
         return frame
     keep = np.sort(np.random.default_rng(seed).choice(len(frame), size=max_rows, replace=False))
@@ -173,12 +173,29 @@ def train_churn(
     max_train_rows: int | None = 1_000_000,
     params: dict[str, Any] | None = None,
     on_step: Callable[[str], None] | None = None,
+    random_state: int | None = None,
 ) -> TrainResult:
     """Backtest over ``origins`` rolling origins, then fit the final model; see the module docstring.
 
     ``cutoff`` defaults to the latest date whose horizon the data cover. ``max_train_rows`` caps the
     stacked training rows of any one fit (a random subset above it) to bound the time at scale.
+    ``random_state`` seeds LightGBM (``ChurnModel(random_state=...)``) and those subsets (fit ``i``
+    draws with the seed ``[random_state, i]``); None keeps the seeds of earlier versions (LightGBM 7,
+    fit ``i`` draws with ``i``), so the same data give the same models and report.
     """
+    lgb_params = dict(params or {})
+    # A seed in ``params`` (how it was passed before ``random_state``) still seeds LightGBM.
+    legacy_seed = lgb_params.pop("seed", None)
+    model_seed = random_state if random_state is not None else legacy_seed
+    if model_seed is None:
+        model_seed = DEFAULT_RANDOM_STATE
+
+    def subset_seed(i: int) -> int | list[int]:
+        return i if random_state is None else [random_state, i]
+
+    def new_model() -> ChurnModel:
+        return ChurnModel(features=FEATURE_COLUMNS, params=lgb_params or None, random_state=model_seed)
+
     latest = latest_observable_cutoff(tables, horizon_days)
     if latest is None:
         raise UserError("the store holds no orders: nothing to train on")
@@ -221,11 +238,11 @@ def train_churn(
     pooled_y: list[np.ndarray] = []
     for i, origin in enumerate(plan.evaluation_origins()):
         train_cutoffs_here = plan.training_cutoffs_for(origin)
-        train = _limit_rows(cache.stacked(train_cutoffs_here), max_train_rows, seed=i)
+        train = _limit_rows(cache.stacked(train_cutoffs_here), max_train_rows, seed=subset_seed(i))
         test = cache.get(origin)
         note(f"backtest at {origin}: training on {len(train):,} rows")
         started = time.perf_counter()
-        model = fit_churn_model(train, train["churned"].to_numpy(), features, params)
+        model = new_model().fit(train, train["churned"].to_numpy())
         fit_seconds += time.perf_counter() - started
         metrics, scored = _evaluate_origin(model, train, test)
         origin_reports.append(
@@ -236,7 +253,7 @@ def train_churn(
                 "customers": len(test),
                 "churned": int(test["churned"].sum()),
                 "churn_rate": float(test["churned"].mean()),
-                "rounds": model.info["rounds"],
+                "rounds": model.info_["rounds"],
                 "scores": metrics,
             }
         )
@@ -255,13 +272,15 @@ def train_churn(
         pooled_metrics[name] = score_metrics(y_all, score, probability)
 
     final_cutoffs = plan.final_training_cutoffs()
-    final_train = _limit_rows(cache.stacked(final_cutoffs), max_train_rows, seed=len(origin_reports))
+    final_train = _limit_rows(
+        cache.stacked(final_cutoffs), max_train_rows, seed=subset_seed(len(origin_reports))
+    )
     note(f"final model: training on {len(final_train):,} rows")
     started = time.perf_counter()
-    final = fit_churn_model(final_train, final_train["churned"].to_numpy(), features, params)
+    final = new_model().fit(final_train, final_train["churned"].to_numpy())
     fit_seconds += time.perf_counter() - started
     importance = dict(
-        zip(features, (float(v) for v in final.booster.feature_importance("gain")), strict=True)
+        zip(features, (float(v) for v in final.booster_.feature_importance("gain")), strict=True)
     )
     report = {
         "cutoff": chosen.isoformat(),
@@ -292,7 +311,7 @@ def train_churn(
         "origin_step_days": plan.origin_step,
         "data_end": end.isoformat() if end else None,
         "timezone": timezone,
-        "model": final.info,
+        "model": final.info_,
         "feature_importance_gain": importance,
         "btyd": {c.isoformat(): info for c, info in cache.btyd.items() if c in final_cutoffs},
         "metrics": report,

@@ -28,6 +28,7 @@ from typing import Any
 import ibis
 import numpy as np
 import pyarrow as pa
+from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
 from retentio.analytics.summary import customer_summary, valid_orders
 from retentio.analytics.tables import AnalyticsTables
@@ -79,14 +80,14 @@ def holdout_accuracy(frequency: FloatArray, actual: FloatArray, predicted: Float
         )
     total_actual = round(float(actual.sum()))
     total_predicted = float(predicted.sum())
-    error = predicted - actual
+    # The per-customer errors are scikit-learn's (same definitions as the mean of |e| and sqrt(mean e²)).
     return {
         "actual": total_actual,
         "predicted": total_predicted,
         "error": total_predicted - total_actual,
         "relative_error": (total_predicted - total_actual) / total_actual if total_actual else None,
-        "mae": float(np.mean(np.abs(error))) if len(error) else None,
-        "rmse": float(math.sqrt(np.mean(error * error))) if len(error) else None,
+        "mae": float(mean_absolute_error(actual, predicted)) if len(actual) else None,
+        "rmse": float(root_mean_squared_error(actual, predicted)) if len(actual) else None,
         "buckets": buckets,
     }
 

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from retentio.models.recommend.data import ItemIndex, PurchaseMatrix
 from retentio.models.recommend.repurchase import RepurchaseProfile
@@ -68,8 +69,13 @@ def top_n(scores: np.ndarray, eligible: np.ndarray, n: int) -> np.ndarray:
     return best.astype(np.int64)
 
 
-class Recommender(ABC):
-    """A fitted recommender over an item vocabulary (subclasses add the model)."""
+class Recommender(BaseEstimator, ABC):
+    """A recommender over an item vocabulary, in scikit-learn's estimator shape (subclasses add the model).
+
+    Hyper-parameters are the subclass's constructor arguments, checked by ``fit``
+    (:meth:`_check_hyperparameters`); ``fit`` learns ``items_``, ``repurchase_``, ``popularity_``,
+    ``training_customers_`` and the model's own state (ending in ``_``) and returns ``self``.
+    """
 
     kind: ClassVar[str]
 
@@ -88,6 +94,9 @@ class Recommender(ABC):
     @abstractmethod
     def explain(self, bought: np.ndarray, item: int) -> tuple[str, dict[str, Any]]:
         """The reason (i18n key, values) for recommending ``item`` to a customer with ``bought``."""
+
+    def _check_hyperparameters(self) -> None:
+        """Validate the constructor's arguments (``fit`` calls this first)."""
 
     def hyperparameters(self) -> dict[str, Any]:
         """The model's settings (what its ``model.json`` records)."""
@@ -206,7 +215,7 @@ class Recommender(ABC):
             raise ValueError(f"artifact holds a {header.get('kind')!r} model, not {cls.kind!r}")
         with np.load(io.BytesIO(model_npz), allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-        model = cls.__new__(cls)
+        model = cls()
         model._restore_common(arrays)
         model._restore_model(arrays, header)
         return model

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from retentio.models.estimator import check_float, check_int
 from retentio.models.recommend.base import Recommender
 from retentio.models.recommend.data import ItemIndex, PurchaseMatrix
 from retentio.models.recommend.repurchase import RepurchaseProfile
@@ -106,7 +107,12 @@ def association_rules(
 
 
 class CooccurrenceRecommender(Recommender):
-    """Association-rule recommender with a per-category fallback and repurchase rules."""
+    """Association-rule recommender with a per-category fallback and repurchase rules.
+
+    ``min_count`` (whole, >= 1) and ``min_support`` (in [0, 1]) are the rule thresholds of the module
+    docstring; no randomness is involved. Learned: ``rules_``, ``category_rules_``,
+    ``category_names_``, ``item_category_``, ``category_share_`` and the shared state.
+    """
 
     kind: ClassVar[str] = "cooccurrence"
 
@@ -114,8 +120,13 @@ class CooccurrenceRecommender(Recommender):
         self.min_count = min_count
         self.min_support = min_support
 
+    def _check_hyperparameters(self) -> None:
+        check_int(self, "min_count", self.min_count, low=1)
+        check_float(self, "min_support", self.min_support, low=0.0, high=1.0)
+
     def fit(self, purchases: pd.DataFrame, items: ItemIndex, matrix: PurchaseMatrix) -> Self:
         """Learn rules from ``purchases`` (``order_id, sku``, …) over the vocabulary ``items``."""
+        self._check_hyperparameters()
         positions = items.positions(purchases["sku"])
         known = positions >= 0
         orders = purchases["order_id"].to_numpy(dtype=str)[known]

@@ -10,7 +10,11 @@ model recommends ``k`` items from the training data alone, and the lists are sco
 - NDCG@k = DCG / ideal DCG with binary gains, DCG = Σ_{rank r ≤ k, hit} 1 / log2(r + 1)
   (Järvelin & Kekäläinen 2002),
 
-averaged over customers. The popularity baseline recommends the k SKUs bought by the most customers
+averaged over customers. These stay hand-written: scikit-learn has no precision@k or recall@k for
+ranked lists, and ``sklearn.metrics.ndcg_score`` scores a full score matrix over a fixed item set, so a
+relevant item the list does not hold (or a SKU new in the test window) would enter its top k through
+tied scores, and a list shorter than k is padded the same way; here both count as misses. The
+popularity baseline recommends the k SKUs bought by the most customers
 before the split, the same list to everyone.
 """
 
@@ -81,12 +85,13 @@ def time_split_evaluation(
     k: int = 10,
     als_params: Mapping[str, Any] | None = None,
     max_customers: int | None = None,
-    seed: int = 0,
+    random_state: int | None = 0,
 ) -> dict[str, Any]:
     """Train every model before ``split`` and score its top-``k`` lists on the test window.
 
     ``split`` defaults to ``test_days`` before the day after the last order. ``max_customers`` scores
-    a random subset of the test customers (the models still train on everyone).
+    a random subset of the test customers (the models still train on everyone), drawn with
+    ``random_state`` (an int seed: the same subset every time; None: a fresh one).
     """
     if test_days < 1 or k < 1:
         raise UserError("test-days and k must be at least 1")
@@ -109,7 +114,7 @@ def time_split_evaluation(
     warm = [c for c, ok in zip(truth_all, known, strict=True) if ok]
     cold = len(truth_all) - len(warm)
     if max_customers is not None and len(warm) > max_customers:
-        picked = np.random.default_rng(seed).choice(len(warm), size=max_customers, replace=False)
+        picked = np.random.default_rng(random_state).choice(len(warm), size=max_customers, replace=False)
         warm = [warm[i] for i in sorted(picked)]
     truth = {c: truth_all[c] for c in warm}
 

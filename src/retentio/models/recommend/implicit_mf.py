@@ -22,6 +22,7 @@ is only the item factors and stays valid for customers who bought since it was t
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -29,6 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from retentio.models.estimator import check_float, check_int, check_random_state
 from retentio.models.recommend.base import Recommender
 from retentio.models.recommend.data import ItemIndex, PurchaseMatrix
 from retentio.models.recommend.repurchase import RepurchaseProfile
@@ -97,7 +99,13 @@ def conjugate_gradient_step(
 
 
 class ImplicitALS(Recommender):
-    """Weighted ALS on purchase counts, with the shared repurchase rules and ranking."""
+    """Weighted ALS on purchase counts, with the shared repurchase rules and ranking.
+
+    Hyper-parameters: ``factors`` (k), ``regularization`` (λ), ``alpha`` (α of c = 1 + α·r),
+    ``iterations`` (ALS sweeps), ``cg_steps`` (conjugate-gradient steps per half-sweep) and
+    ``random_state`` (the initial factors: an int gives the same model on every fit). Learned:
+    ``item_factors_``, ``user_factors_`` (training customers) and the shared state.
+    """
 
     kind: ClassVar[str] = "als"
     _unit_factors: np.ndarray | None = None  # item factors scaled to length 1, for explanations
@@ -109,27 +117,29 @@ class ImplicitALS(Recommender):
         alpha: float = 10.0,
         iterations: int = 15,
         cg_steps: int = 3,
-        seed: int = 0,
+        random_state: Any = 0,
     ) -> None:
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
         self.iterations = iterations
         self.cg_steps = cg_steps
-        self.seed = seed
+        self.random_state = random_state
+
+    def _check_hyperparameters(self) -> None:
+        for name in ("factors", "iterations", "cg_steps"):
+            check_int(self, name, getattr(self, name), low=1)
+        check_float(self, "regularization", self.regularization, low=0.0)
+        check_float(self, "alpha", self.alpha, low=0.0)
 
     def fit(self, purchases: pd.DataFrame, items: ItemIndex, matrix: PurchaseMatrix) -> Self:
         """Fit item (and training-customer) factors on ``matrix.counts``."""
-        for name in ("factors", "iterations", "cg_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.regularization < 0 or self.alpha < 0:
-            raise ValueError("regularization and alpha must be >= 0")
+        self._check_hyperparameters()
+        rng = check_random_state(self, self.random_state)
         self._base_fit(items, matrix, RepurchaseProfile.fit(purchases, items))
         counts = sp.csr_matrix(matrix.counts, dtype=np.float64)
         extra_user = counts * self.alpha
         extra_item = extra_user.T.tocsr()
-        rng = np.random.default_rng(self.seed)
         scale = 0.01
         users = rng.normal(0.0, scale, (counts.shape[0], self.factors))
         item_factors = rng.normal(0.0, scale, (counts.shape[1], self.factors))
@@ -183,7 +193,10 @@ class ImplicitALS(Recommender):
             "alpha": self.alpha,
             "iterations": self.iterations,
             "cg_steps": self.cg_steps,
-            "seed": self.seed,
+            # A Generator cannot be saved: the header then records None (the fit is not repeatable).
+            "random_state": (
+                int(self.random_state) if isinstance(self.random_state, numbers.Integral) else None
+            ),
         }
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
@@ -195,6 +208,8 @@ class ImplicitALS(Recommender):
         self.alpha = float(header["alpha"])
         self.iterations = int(header["iterations"])
         self.cg_steps = int(header["cg_steps"])
-        self.seed = int(header["seed"])
+        # Models saved before ``random_state`` existed recorded the same value as ``seed``.
+        saved = header.get("random_state", header.get("seed"))
+        self.random_state = None if saved is None else int(saved)
         self.item_factors_ = np.asarray(arrays["item_factors"], dtype=np.float64)
         self._unit_factors = None
