@@ -47,31 +47,62 @@ _CURRENCY = r"(?i)^(?:₽|\$|€|rub|руб\.?|р\.)\s*|\s*(?:₽|\$|€|rub|р�
 
 
 def detect_decimal_comma(values: pa.Array) -> bool:
-    """True when the column writes decimals with a comma (``1 234,50``) rather than a point."""
-    comma = pc.any(pc.match_substring_regex(values, r",\d{1,2}$")).as_py()
-    point = pc.any(pc.match_substring_regex(values, r"\.\d{1,2}$")).as_py()
-    return bool(comma) and not bool(point)
+    """True when the column writes decimals with a comma (``1 234,50``) rather than a point.
+
+    By majority of the values that show a decimal part (one or two digits after the separator), so
+    that one stray value does not flip the column; a tie goes to the point.
+    """
+    comma = pc.sum(pc.match_substring_regex(values, r",\d{1,2}$")).as_py() or 0
+    point = pc.sum(pc.match_substring_regex(values, r"\.\d{1,2}$")).as_py() or 0
+    return comma > point
 
 
-def _normalise_number(values: pa.Array, decimal: str | None) -> pa.Array:
+def _style_pattern(comma: bool) -> str:
+    """Numbers written in one style: the grouping separator only between groups of three digits
+    before the decimal separator, which appears at most once."""
+    group, point = (r"\.", ",") if comma else (",", r"\.")
+    return rf"^[+-]?(?:\d{{1,3}}(?:{group}\d{{3}})+|\d*)(?:{point}\d*)?(?:[eE][+-]?\d+)?$"
+
+
+def _style_name(comma: bool) -> str:
+    return "decimal comma, '.' between thousands" if comma else "decimal point, ',' between thousands"
+
+
+def _normalise_number(values: pa.Array, decimal: str | None) -> tuple[pa.Array, np.ndarray, str]:
+    """Plain ``[+-]digits[.digits]`` text; the rows whose separators do not fit the column's style;
+    and that style's name.
+
+    A value such as ``2,50`` in a column written ``1,234.50`` is not read as 250: it is flagged.
+    """
     text = pc.replace_substring_regex(values, _CURRENCY, "")
     text = pc.replace_substring_regex(text, _SPACES, "")
     comma = detect_decimal_comma(text) if decimal is None else decimal == ","
+    # One pass over the column; the rare rows that do not fit are then told apart: a number in
+    # another style (misfit) or not a number at all (reported by the caller's own check).
+    misfit = _mask(pc.invert(pc.match_substring_regex(text, _style_pattern(comma))))
+    odd = np.flatnonzero(misfit)
+    if len(odd):
+        candidates = text.take(pa.array(odd))
+        numeric = _mask(
+            pc.match_substring_regex(candidates, r"^[+-]?\d*[.,][\d.,]*(?:[eE][+-]?\d+)?$")
+        ) & _mask(pc.match_substring_regex(candidates, r"\d"))
+        misfit[:] = False
+        misfit[odd[numeric]] = True
     if comma:
         text = pc.replace_substring(text, ".", "")
         text = pc.replace_substring(text, ",", ".")
     else:
         text = pc.replace_substring(text, ",", "")
-    return text
+    return text, misfit, _style_name(comma)
 
 
 def parse_money(raw: pa.Array, column: str, decimal: str | None = None, non_negative: bool = False) -> Parsed:
     """Decimal amounts to exact integer minor units (2 fraction digits), without a float in between."""
     values = clean_text(raw)
     present = _present(values)
-    text = _normalise_number(values, decimal)
+    text, misfit, style = _normalise_number(values, decimal)
     parts = pc.extract_regex(text, r"^(?P<sign>[+-]?)(?P<int>\d{1,15})(?:\.(?P<frac>\d*))?$")
-    matched = _mask(pc.is_valid(parts))
+    matched = _mask(pc.is_valid(parts)) & ~misfit
     frac_raw = pc.fill_null(pc.struct_field(parts, "frac"), "")
     tail = pc.utf8_slice_codeunits(frac_raw, 2)
     extra_digits = _mask(pc.match_substring_regex(tail, r"[1-9]"))
@@ -84,7 +115,8 @@ def parse_money(raw: pa.Array, column: str, decimal: str | None = None, non_nega
     negative = _mask(pc.equal(pc.struct_field(parts, "sign"), "-"))
     minor = np.where(negative, -minor, minor)
     problems: list[Problem] = [
-        (present & ~matched, f"{column} is not a number"),
+        (present & misfit, f"{column} does not fit the number style of the column ({style})"),
+        (present & ~matched & ~misfit, f"{column} is not a number"),
         (present & matched & extra_digits, f"{column} has more than 2 decimal places"),
     ]
     valid = present & ok
@@ -123,11 +155,14 @@ def parse_int(raw: pa.Array, column: str, low: int | None = None, high: int | No
 def parse_float(raw: pa.Array, column: str, decimal: str | None = None, non_negative: bool = False) -> Parsed:
     values = clean_text(raw)
     present = _present(values)
-    text = _normalise_number(values, decimal)
-    matched = _mask(pc.match_substring_regex(text, r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"))
+    text, misfit, style = _normalise_number(values, decimal)
+    matched = _mask(pc.match_substring_regex(text, r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")) & ~misfit
     safe = pc.if_else(pa.array(matched), text, pa.scalar("0"))
     floats = np.asarray(pc.cast(safe, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-    problems: list[Problem] = [(present & ~matched, f"{column} is not a number")]
+    problems: list[Problem] = [
+        (present & misfit, f"{column} does not fit the number style of the column ({style})"),
+        (present & ~matched & ~misfit, f"{column} is not a number"),
+    ]
     valid = present & matched
     if non_negative:
         neg = valid & (floats < 0)
