@@ -146,6 +146,8 @@ def row_hashes(table: pa.Table) -> np.ndarray:
 def validate(raw: RawTable, spec: TableSpec, options: IngestOptions, tz: ZoneInfo) -> Validated:
     headers = list(raw.columns)
     resolved = resolve_columns(spec, headers, options.mapping)
+    if options.date_format:
+        parse.check_date_format(options.date_format)  # a bad format fails the file, not every row
     n = raw.num_rows
     reasons_by_row: dict[int, list[tuple[str, str]]] = {}
 
