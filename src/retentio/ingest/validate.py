@@ -8,6 +8,7 @@ rejected with every reason found, and the rest load.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,10 @@ import pyarrow.compute as pc
 from retentio.contract import SCORE_RANGES, Column, Kind, TableSpec
 from retentio.errors import InputError
 from retentio.ingest import parse
-from retentio.ingest.readers import RawTable
+from retentio.ingest.readers import FIELD_LIMIT, FIELD_LIMIT_TEXT, RawTable
+
+# What a rejected row keeps of an oversized value in the rejects file.
+_TRUNCATED_TO = 200
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,29 @@ def _parse_column(column: Column, raw: pa.Array, options: IngestOptions, tz: Zon
     return parse.Parsed(values)
 
 
+def _check_raw_text(raw: RawTable, source: str, record: Callable[[np.ndarray, str, str], None]) -> None:
+    """Reject, on every backend alike, values no store should hold: NUL bytes and oversized fields.
+
+    PostgreSQL refuses a NUL in text (SQLite would store it), and a field over the limit is a broken
+    quote or a pasted blob. Both are one vectorised pass; an oversized value is cut short in place
+    so the rejects file stays readable.
+    """
+    values = raw.columns[source]
+    nul = np.asarray(pc.fill_null(pc.match_substring(values, "\x00"), False).to_numpy(zero_copy_only=False))
+    if nul.any():
+        record(nul, source, f"{source} contains a NUL byte (\\0), which text cannot hold")
+    sizes = pc.fill_null(pc.binary_length(values), 0)
+    large = np.asarray(pc.greater(sizes, FIELD_LIMIT).to_numpy(zero_copy_only=False), dtype=bool)
+    if large.any():
+        record(large, source, f"{source} is too large (over {FIELD_LIMIT_TEXT}, the limit for one field)")
+        cut = pc.binary_join_element_wise(
+            pc.utf8_slice_codeunits(values, 0, _TRUNCATED_TO),
+            pc.binary_join_element_wise("… [truncated, ", pc.cast(sizes, pa.string()), " bytes]", ""),
+            "",
+        )
+        raw.columns[source] = pc.if_else(pa.array(large), cut, values)
+
+
 def row_hashes(table: pa.Table) -> np.ndarray:
     """A stable signed 64-bit digest of each row's normalised values (for unchanged/updated)."""
     frame = table.to_pandas(types_mapper=None)
@@ -146,6 +173,8 @@ def row_hashes(table: pa.Table) -> np.ndarray:
 def validate(raw: RawTable, spec: TableSpec, options: IngestOptions, tz: ZoneInfo) -> Validated:
     headers = list(raw.columns)
     resolved = resolve_columns(spec, headers, options.mapping)
+    if options.date_format:
+        parse.check_date_format(options.date_format)  # a bad format fails the file, not every row
     n = raw.num_rows
     reasons_by_row: dict[int, list[tuple[str, str]]] = {}
 
@@ -157,6 +186,23 @@ def validate(raw: RawTable, spec: TableSpec, options: IngestOptions, tz: ZoneInf
         wrong = np.zeros(n, bool)
         wrong[raw.wrong_field_rows] = True
         record(wrong, "", f"wrong number of fields (expected {len(headers)})")
+
+    if raw.undecodable_lines is not None and len(raw.undecodable_lines):
+        # Lines with bytes that are not valid in the file's encoding: their text is a guess, so the
+        # rows that contain them are rejected rather than loaded as mojibake.
+        lines = raw.line_numbers()
+        rows = np.searchsorted(lines, raw.undecodable_lines, side="right") - 1
+        undecodable = np.zeros(n, bool)
+        undecodable[rows[(rows >= 0) & (rows < n)]] = True
+        record(
+            undecodable,
+            "",
+            f"the row has bytes that are not valid {raw.encoding or 'text'} (the rest of the file is); "
+            "re-export it in one encoding",
+        )
+
+    for source in dict.fromkeys(resolved.values()):
+        _check_raw_text(raw, source, record)
 
     typed: dict[str, pa.Array] = {}
     for column in spec.columns:
