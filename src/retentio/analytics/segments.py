@@ -44,7 +44,6 @@ buyers), new 556 and sleeping 1,928 customers.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -57,6 +56,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from retentio.analytics.features import customer_features
+from retentio.analytics.render import CsvWriter
 from retentio.analytics.rules import RuleError, parse_rule
 from retentio.analytics.tables import AnalyticsTables
 from retentio.errors import UserError
@@ -534,19 +534,21 @@ def member_rows(session: Session, name: str) -> list[dict[str, Any]]:
 
 
 def write_members_csv(rows: Sequence[dict[str, Any]], out: IO[str] | Path) -> int:
-    """Write member rows as UTF-8 CSV (timestamps ISO 8601 UTC); returns the number of rows."""
+    """Write member rows as UTF-8 CSV (timestamps ISO 8601 UTC); returns the number of rows.
+
+    Cells are made safe for spreadsheets by :class:`~retentio.analytics.render.CsvWriter`; a path
+    that cannot be written (a folder, a full disk) is a one-line :class:`UserError`.
+    """
     if isinstance(out, Path):
-        with out.open("w", encoding="utf-8", newline="") as handle:
-            return write_members_csv(rows, handle)
-    writer = csv.writer(out)
+        try:
+            with out.open("w", encoding="utf-8", newline="") as handle:
+                return write_members_csv(rows, handle)
+        except OSError as exc:
+            raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    writer = CsvWriter(out, lineterminator="\r\n")
     writer.writerow(MEMBER_COLUMNS)
     for row in rows:
-        writer.writerow(
-            [
-                row[c].isoformat() if isinstance(row[c], datetime) else ("" if row[c] is None else row[c])
-                for c in MEMBER_COLUMNS
-            ]
-        )
+        writer.writerow(row[c] for c in MEMBER_COLUMNS)
     return len(rows)
 
 
