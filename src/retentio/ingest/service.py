@@ -2,27 +2,35 @@
 
 ``ingest_file`` is the Python API (the HTTP API will call it too); ``retentio ingest`` is a thin
 wrapper. The store write is one transaction: a killed ingest leaves the store as before or as
-after. The rejects file is written only after a successful commit (or in ``--strict`` mode, when
-nothing is loaded).
+after.
+
+The rejects file cannot fail after the commit: its place is checked (and a temporary file beside it
+created) before anything is read into the store, the rows are written and flushed to that temporary
+file inside the transaction, and it gets its final name (a hard link, so an existing file is never
+replaced) just before the commit. A rejects file that cannot be written fails the ingest with
+nothing loaded. In ``--strict`` mode it is written and nothing is loaded.
 """
 
 from __future__ import annotations
 
-import csv
+import errno
+import os
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
+from retentio.analytics.render import CsvWriter
 from retentio.config import Settings
 from retentio.contract import TABLES
 from retentio.errors import InputError, UserError
@@ -104,25 +112,138 @@ def _rejects_path(settings: Settings, table: str) -> Path:
 
 
 def write_rejects(
-    path: Path,
+    handle: IO[str],
     raw: RawTable,
     rows: np.ndarray,
     columns: list[str],
     reasons: list[str],
 ) -> None:
-    """CSV: the original line number, the column(s), the reason(s), then the original values."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """CSV: the original line number, the column(s), the reason(s), then the original values.
+
+    Through the one CSV writer of every export, so a value a shop's customer typed
+    (``=HYPERLINK(...)``) is never run as a formula by the spreadsheet that opens the file.
+    """
     lines = raw.line_numbers()
     headers = list(raw.columns)
     label = "line" if raw.source_format == "csv" else "row"
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([label, "column", "reason", *headers])
-        source_values = {h: raw.columns[h].take(rows).to_pylist() for h in headers}
-        for i, row in enumerate(rows.tolist()):
-            writer.writerow(
-                [int(lines[row]), columns[i], reasons[i], *(source_values[h][i] for h in headers)]
-            )
+    writer = CsvWriter(handle, lineterminator="\r\n")
+    writer.writerow([label, "column", "reason", *headers])
+    source_values = {h: raw.columns[h].take(rows).to_pylist() for h in headers}
+    for i, row in enumerate(rows.tolist()):
+        writer.writerow([int(lines[row]), columns[i], reasons[i], *(source_values[h][i] for h in headers)])
+
+
+class RejectsFile:
+    """The rejects file of one ingest: checked before the store is touched, named before the commit.
+
+    :meth:`prepare` refuses a path that exists (``--rejects input.csv`` would replace the input; a
+    folder or a device is no rejects file) or whose folder is missing or not writable (it creates
+    and removes a temporary file there). :meth:`write` writes the rows to a new temporary file beside
+    the target, flushes it to disk and links it to the target: a link never replaces a file that
+    appeared meanwhile (the default, timestamped name then takes a ``-2``, ``-3``... suffix).
+    Every failure is a one-line :class:`UserError`, raised inside the store transaction so that it
+    rolls the load back; :meth:`guard` removes the file again if the transaction fails after it.
+    """
+
+    def __init__(self, target: Path, explicit: bool) -> None:
+        self.target = target
+        self._explicit = explicit
+        self.published: Path | None = None
+
+    @classmethod
+    def prepare(cls, settings: Settings, table: str, path: Path | None) -> RejectsFile:
+        if path is not None:
+            target = Path(path)
+            if os.path.lexists(target):
+                what = "a folder" if target.is_dir() else "a file"
+                raise UserError(
+                    f"the rejects file {target} is {what} that exists already: name a new file "
+                    "(a rejects file never replaces anything)"
+                )
+            if not target.parent.is_dir():
+                raise UserError(
+                    f"cannot write the rejects file {target}: the folder {target.parent} does not exist"
+                )
+        else:
+            target = _rejects_path(settings, table)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(f"cannot create the rejects folder {target.parent}: {_why(exc)}") from None
+        rejects = cls(target, explicit=path is not None)
+        temp, handle = rejects._open_temp()  # proves the folder writable
+        handle.close()
+        temp.unlink()
+        return rejects
+
+    def _open_temp(self) -> tuple[Path, IO[str]]:
+        temp = self.target.with_name(f".{self.target.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except OSError as exc:
+            raise UserError(f"cannot write the rejects file {self.target}: {_why(exc)}") from None
+        return temp, os.fdopen(fd, "w", encoding="utf-8-sig", newline="")
+
+    def write(self, raw: RawTable, rows: np.ndarray, columns: list[str], reasons: list[str]) -> str:
+        """Write the rejected rows, flushed to disk, under the final name; returns that name."""
+        temp, handle = self._open_temp()
+        try:
+            try:
+                with handle:
+                    write_rejects(handle, raw, rows, columns, reasons)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:  # a full disk fails here, before the commit
+                raise UserError(f"cannot write the rejects file {self.target}: {_why(exc)}") from None
+            self.published = self._link(temp)
+        finally:
+            with suppress(OSError):
+                temp.unlink(missing_ok=True)
+        return str(self.published)
+
+    def _link(self, temp: Path) -> Path:
+        candidates = [self.target]
+        if not self._explicit:
+            stem, suffix = self.target.stem, self.target.suffix
+            candidates += [self.target.with_name(f"{stem}-{n}{suffix}") for n in range(2, 100)]
+        for candidate in candidates:
+            try:
+                os.link(temp, candidate)
+            except FileExistsError:
+                continue
+            except OSError as exc:  # a file system without hard links: rename, checked just before
+                if os.path.lexists(candidate):
+                    continue
+                try:
+                    os.rename(temp, candidate)
+                except OSError:
+                    raise UserError(f"cannot write the rejects file {candidate}: {_why(exc)}") from None
+            return candidate
+        raise UserError(
+            f"the rejects file {self.target} exists already: name a new file (a rejects file never "
+            "replaces anything)"
+        )
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Around the store transaction: a load that fails (commit included) leaves no rejects file,
+        except a ``--strict`` refusal, whose rejects file says why nothing was loaded."""
+        try:
+            yield
+        except StrictRejected:
+            raise
+        except BaseException:
+            if self.published is not None:
+                with suppress(OSError):
+                    self.published.unlink()
+                self.published = None
+            raise
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"read-only or not writable ({exc.strerror})"
+    return exc.strerror or str(exc)
 
 
 def ingest_file(
@@ -141,6 +262,7 @@ def ingest_file(
     if spec is None:
         raise InputError(f"unknown table {table!r}: choose one of {', '.join(TABLES)}")
     path = Path(path)
+    rejects = RejectsFile.prepare(settings, table, rejects_path)  # fails now, before the store is touched
     if stage:
         stage(f"reading {path.name}", 0)
     try:
@@ -174,9 +296,7 @@ def ingest_file(
             reject_reasons = [(reject_reasons + extra_reasons)[i] for i in order]
         if not len(reject_rows):
             return None
-        target = rejects_path or _rejects_path(settings, table)
-        write_rejects(target, raw, reject_rows, reject_columns, reject_reasons)
-        return str(target)
+        return rejects.write(raw, reject_rows, reject_columns, reject_reasons)
 
     def strict_rejected(extra_rows: np.ndarray, extra_reasons: list[str]) -> StrictRejected:
         """``--strict`` failure: write the rejects file; nothing is loaded (the caller raises this)."""
@@ -201,7 +321,7 @@ def ingest_file(
 
     engine = engine_for(settings)
     advance = stage(f"writing {table}", validated.table.num_rows) if stage else None
-    with _write_transaction(engine) as conn:
+    with rejects.guard(), _write_transaction(engine) as conn:
         with Session(bind=conn) as session:
             before = data_version(session)
         result = write(conn, spec, validated, advance)
@@ -220,7 +340,8 @@ def ingest_file(
             updated=result.updated,
             unchanged=result.unchanged,
             rejected=rejected,
-            rejects_file=None,
+            # Last before the commit: a rejects file that cannot be written rolls the load back.
+            rejects_file=finish_rejects(result.rejected_positions, result.rejected_reasons),
             placeholders_created=len(result.placeholders),
             ignored_columns=validated.ignored_columns,
             encoding=raw.encoding,
@@ -239,10 +360,9 @@ def ingest_file(
                 "unchanged": summary.unchanged,
                 "rejected": rejected,
                 "placeholders_created": summary.placeholders_created,
-                "rejects_file": None,
+                "rejects_file": summary.rejects_file,
             },
         )
-    summary.rejects_file = finish_rejects(result.rejected_positions, result.rejected_reasons)
 
     # Keep the analytics snapshot current: apply this change, or leave it to be rebuilt.
     if changed:
