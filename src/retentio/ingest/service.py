@@ -285,22 +285,29 @@ def ingest_file(
     reject_columns = list(validated.reject_columns)
     reject_reasons = list(validated.reject_reasons)
 
-    def finish_rejects(extra_rows: np.ndarray, extra_reasons: list[str]) -> str | None:
+    def finish_rejects(
+        extra_rows: np.ndarray, extra_reasons: list[str], extra_columns: list[str]
+    ) -> str | None:
         nonlocal reject_rows, reject_columns, reject_reasons
         if len(extra_rows):
             source_rows = validated.source_rows[extra_rows]
-            column = validated.source_columns.get("order_id", "order_id")
+            named = [
+                ", ".join(validated.source_columns.get(c, c) for c in columns.split(", "))
+                for columns in extra_columns
+            ]
             order = np.argsort(np.concatenate([reject_rows, source_rows]), kind="stable")
             reject_rows = np.concatenate([reject_rows, source_rows])[order]
-            reject_columns = [(reject_columns + [column] * len(source_rows))[i] for i in order]
+            reject_columns = [(reject_columns + named)[i] for i in order]
             reject_reasons = [(reject_reasons + extra_reasons)[i] for i in order]
         if not len(reject_rows):
             return None
         return rejects.write(raw, reject_rows, reject_columns, reject_reasons)
 
-    def strict_rejected(extra_rows: np.ndarray, extra_reasons: list[str]) -> StrictRejected:
+    def strict_rejected(
+        extra_rows: np.ndarray, extra_reasons: list[str], extra_columns: list[str]
+    ) -> StrictRejected:
         """``--strict`` failure: write the rejects file; nothing is loaded (the caller raises this)."""
-        rejects_file = finish_rejects(extra_rows, extra_reasons)
+        rejects_file = finish_rejects(extra_rows, extra_reasons, extra_columns)
         summary = IngestSummary(
             table,
             str(path),
@@ -317,7 +324,7 @@ def ingest_file(
         return StrictRejected(summary)
 
     if options.strict and len(reject_rows):
-        raise strict_rejected(np.zeros(0, np.int64), [])
+        raise strict_rejected(np.zeros(0, np.int64), [], [])
 
     engine = engine_for(settings)
     advance = stage(f"writing {table}", validated.table.num_rows) if stage else None
@@ -326,7 +333,7 @@ def ingest_file(
             before = data_version(session)
         result = write(conn, spec, validated, advance)
         if options.strict and len(result.rejected_positions):  # raising rolls the write back
-            raise strict_rejected(result.rejected_positions, result.rejected_reasons)
+            raise strict_rejected(result.rejected_positions, result.rejected_reasons, result.rejected_columns)
         changed = result.loaded + result.updated + len(result.placeholders) > 0
         with Session(bind=conn) as session:
             after = bump_data_version(session) if changed else before
@@ -341,7 +348,9 @@ def ingest_file(
             unchanged=result.unchanged,
             rejected=rejected,
             # Last before the commit: a rejects file that cannot be written rolls the load back.
-            rejects_file=finish_rejects(result.rejected_positions, result.rejected_reasons),
+            rejects_file=finish_rejects(
+                result.rejected_positions, result.rejected_reasons, result.rejected_columns
+            ),
             placeholders_created=len(result.placeholders),
             ignored_columns=validated.ignored_columns,
             encoding=raw.encoding,
