@@ -149,3 +149,14 @@ def test_every_csv_export_neutralises_hostile_names(cli: Any, tmp_path: Path) ->
     kpi = cli("kpi", "--from", "2024-01-01", "--to", "2024-03-01", "--by", "city", "--format", "csv").stdout
     assert "'+cmd|' /C calc'!A0" in {r["group"] for r in read_csv(kpi)}
     assert_safe(cli("cohorts", "--as-of", "2024-03-01", "--format", "csv").stdout)
+
+
+@pytest.mark.parametrize("target", ["/dev/full", "{tmp}"])
+def test_members_export_to_an_unwritable_path_is_a_one_line_error(tmp_path: Path, target: str) -> None:
+    from retentio.analytics.segments import write_members_csv
+    from retentio.errors import UserError
+
+    rows = [{"customer_id": "c1", "email": None, "first_name": "=1+1", "last_name": None, "entered_at": None}]
+    with pytest.raises(UserError, match="cannot write") as caught:
+        write_members_csv(rows, Path(target.format(tmp=tmp_path)))
+    assert "\n" not in str(caught.value)
