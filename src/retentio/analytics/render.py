@@ -16,11 +16,12 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -62,13 +63,72 @@ def to_json(value: Any) -> str:
     return json.dumps(jsonable(value), ensure_ascii=False)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (``=HYPERLINK(...)``,
+# ``+cmd|' /C calc'!A0``, ``@SUM(...)``); a leading tab or CR hides such a start from a reader.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A plain number written as text ("-12.50", "+7", "-1,5", "1e-3"): no letters, no operators
+# between digits, so no spreadsheet reads a formula into it; it stays a number.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d[\d.,]*|[.,]\d[\d.,]*)(?:[eE][+-]?\d+)?")
+
+
+def safe_text(text: str) -> str:
+    """``text`` as a CSV cell that no spreadsheet evaluates: OWASP's leading ``'`` before a formula start.
+
+    A plain numeric literal such as ``-12.50`` is left as is (a number, not a formula).
+    """
+    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def csv_cell(value: Any) -> Any:
+    """One CSV cell: null → empty; numbers (int, float, Decimal, bool) as numbers, whatever their sign
+    (non-finite floats → empty); dates ISO; any text through :func:`safe_text`.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else ""
+    if isinstance(value, Decimal):
+        return str(value) if value.is_finite() else ""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        value = value.value
+        if not isinstance(value, str):
+            return csv_cell(value)
+    if isinstance(value, Mapping | list | tuple):
+        value = json.dumps(jsonable(value), ensure_ascii=False)
+    return safe_text(value if isinstance(value, str) else str(value))
+
+
+class CsvWriter:
+    """The one CSV writer of every export (stdout, ``--out`` files, rejects files).
+
+    Like :func:`csv.writer`, but every cell goes through :func:`csv_cell`, so text a customer
+    typed (a name, an id, a segment name) can never become a spreadsheet formula.
+    """
+
+    def __init__(self, handle: IO[str], lineterminator: str = "\n") -> None:
+        self._writer = csv.writer(handle, lineterminator=lineterminator)
+
+    def writerow(self, values: Iterable[Any]) -> None:
+        self._writer.writerow([csv_cell(v) for v in values])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
 def to_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
-    """CSV with a header; values as in JSON (exact money), null as an empty field."""
+    """CSV with a header; values as in JSON (exact money), null as an empty field, text made safe."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = CsvWriter(buffer)
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else jsonable(row.get(c)) for c in columns])
+        writer.writerow(row.get(c) for c in columns)
     return buffer.getvalue()
 
 

@@ -35,6 +35,10 @@ Nulls follow SQL: a comparison with a missing value is unknown, ``not unknown`` 
 customer matches only when the whole rule is true. The dict evaluator implements the same
 three-valued logic, so both paths agree.
 
+Size is capped: at most :data:`MAX_RULE_LENGTH` characters, :data:`MAX_CONDITIONS` conditions and
+:data:`MAX_NESTING` levels of parentheses or ``not``; the compiled expression combines the terms of
+an ``and``/``or`` as a balanced tree, so its depth grows with the logarithm of their number.
+
 Every problem raises :class:`RuleError` whose message names the problem, shows the rule with a caret
 under the offending token and, where we can guess, a hint (``did you mean days_since_last_order?``).
 """
@@ -58,6 +62,9 @@ from retentio.errors import UserError
 
 MAX_RULE_LENGTH = 10_000
 MAX_NESTING = 64
+# Conditions (comparisons, in, between, is null, boolean features) in one rule. A segment is a few
+# conditions; thousands are a generated rule gone wrong, whose SQL no engine plans quickly.
+MAX_CONDITIONS = 256
 MAX_ABS_NUMBER = Decimal(10) ** 15
 MAX_FRACTION_DIGITS = 6
 FEATURES_HINT = "run 'retentio segments features' for the list of features"
@@ -379,6 +386,7 @@ class _Parser:
         self.pos = 0
         self.schema = {name.lower(): type_ for name, type_ in schema.items()}
         self.depth = 0
+        self.conditions = 0
         self.used: set[str] = set()
 
     # -- helpers
@@ -448,6 +456,13 @@ class _Parser:
         return self.predicate()
 
     def predicate(self) -> Node:
+        if self.tok.kind != "lparen":
+            self.conditions += 1
+            if self.conditions > MAX_CONDITIONS:
+                raise self.error(
+                    f"the rule has more than {MAX_CONDITIONS} conditions",
+                    hint="split it into several segments, or use 'in [...]' for a list of values",
+                )
         if self.tok.kind == "lparen":
             opening = self.advance()
             node = self.or_expr()
@@ -773,15 +788,17 @@ def _compile(node: Node, table: ir.Table) -> ir.BooleanValue:
         return _ibis_value(node.operand, table)
     if isinstance(node, Not):
         return ~_compile(node.term, table)
-    if isinstance(node, And):
-        result = _compile(node.terms[0], table)
-        for term in node.terms[1:]:
-            result = result & _compile(term, table)
-        return result
-    result = _compile(node.terms[0], table)
-    for term in node.terms[1:]:
-        result = result | _compile(term, table)
-    return result
+    terms = [_compile(term, table) for term in node.terms]
+    return _balanced(terms, operator.and_ if isinstance(node, And) else operator.or_)
+
+
+def _balanced(terms: list[ir.BooleanValue], combine: Callable[[Any, Any], Any]) -> ir.BooleanValue:
+    """``t0 op t1 op ...`` as a balanced tree: depth log2(n), not n (a left-deep chain of a thousand
+    terms overflows the recursion of every SQL compiler)."""
+    while len(terms) > 1:
+        pairs = [combine(terms[i], terms[i + 1]) for i in range(0, len(terms) - 1, 2)]
+        terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
+    return terms[0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,11 @@ of leaving zero-length intervals), and intervals closed at that moment are reope
 matches again. Refreshing at an as-of *before* a segment's last refresh would rewrite history and is
 refused. ``segments.refreshed_at`` holds the as-of moment of the last refresh.
 
+One bad segment never stops the others: a segment whose rule cannot be evaluated (invalid, over a
+limit of the rule language that did not exist when it was saved, or a query that fails) keeps its
+membership and ``refreshed_at``, and is listed with its reason in ``RefreshResult.failed``;
+``segments refresh`` names it on stderr and exits with code 2 after refreshing the rest.
+
 Default segments (``init_default_segments``, run by ``retentio segments init-defaults``).
 Thresholds are for a shop selling in roubles with a 365-day active window; edit them with
 ``segments create`` after ``segments delete``:
@@ -44,7 +49,6 @@ buyers), new 556 and sleeping 1,928 customers.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -57,7 +61,8 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from retentio.analytics.features import customer_features
-from retentio.analytics.rules import RuleError, parse_rule
+from retentio.analytics.render import CsvWriter
+from retentio.analytics.rules import RuleError, parse_rule, printable
 from retentio.analytics.tables import AnalyticsTables
 from retentio.errors import UserError
 from retentio.store.schema import Customer, CustomerScore, Segment, SegmentMembership
@@ -175,13 +180,28 @@ class Share:
 
 
 @dataclass(frozen=True)
+class SegmentFailure:
+    """A segment a refresh could not evaluate (its rule is invalid or too large): left as it was."""
+
+    name: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class RefreshResult:
-    """The outcome of one refresh: per-segment changes and the share categorised at that as-of."""
+    """The outcome of one refresh: per-segment changes and the share categorised at that as-of.
+
+    ``failed`` lists the segments that could not be evaluated; the others were refreshed anyway.
+    """
 
     as_of: date
     at: datetime
     segments: tuple[SegmentChange, ...]
     coverage: Share
+    failed: tuple[SegmentFailure, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -189,6 +209,7 @@ class RefreshResult:
             "at": self.at,
             "segments": [s.as_dict() for s in self.segments],
             **self.coverage.as_dict(),
+            "failed": [f.as_dict() for f in self.failed],
         }
 
 
@@ -329,22 +350,69 @@ def evaluate_segments(
     """Members of each rule at ``as_of`` and the number of customers, in one query on the backend.
 
     The features are computed once and every rule becomes one boolean column of the same select.
+    The first rule that cannot be evaluated raises :class:`UserError` (see :func:`evaluate_each`).
     """
-    parsed = {}
+    members, customers, failures = evaluate_each(tables, as_of, rules, scores)
+    for name, reason in failures.items():
+        raise UserError(f"segment {name!r} cannot be evaluated: {reason}")
+    return members, customers
+
+
+def evaluate_each(
+    tables: AnalyticsTables, as_of: date, rules: dict[str, str], scores: Any = None
+) -> tuple[dict[str, set[str]], int, dict[str, str]]:
+    """Like :func:`evaluate_segments`, but one rule that cannot be evaluated never stops the others.
+
+    Returns the members of every rule that could be evaluated, the number of customers and, for
+    each rule that could not, the reason in one line: an invalid rule (including one saved before a
+    limit of the rule language existed) or any failure of its query. All rules run in one select;
+    if that fails, each runs on its own so the culprit is found.
+    """
+    failures: dict[str, str] = {}
+    compiled: dict[str, Any] = {}
+    features = customer_features(tables, as_of, scores)
     for name, rule in rules.items():
         try:
-            parsed[name] = parse_rule(rule)
+            compiled[name] = parse_rule(rule).to_ibis(features).fill_null(False)
         except RuleError as exc:
-            raise UserError(f"segment {name!r} has an invalid rule: {exc}") from exc
-    features = customer_features(tables, as_of, scores)
-    columns = {f"s{i}": rule.to_ibis(features).fill_null(False) for i, rule in enumerate(parsed.values())}
-    result = features.select("customer_id", **columns).to_pyarrow()
-    ids = result.column("customer_id").to_pylist()
+            failures[name] = f"invalid rule: {exc.message} (at column {exc.column})"
+        except Exception as exc:  # e.g. RecursionError: reported per segment
+            failures[name] = _failure(exc)
+    names = list(compiled)
     members: dict[str, set[str]] = {}
-    for i, name in enumerate(parsed):
+    try:
+        result = features.select(
+            "customer_id", **{f"s{i}": compiled[n] for i, n in enumerate(names)}
+        ).to_pyarrow()
+    except Exception:  # one of the rules: find which below
+        result = features.select("customer_id").to_pyarrow()
+        for name in names:
+            try:
+                flags = features.select("customer_id", s=compiled[name]).to_pyarrow()
+            except Exception as exc:
+                failures[name] = _failure(exc)
+                continue
+            members[name] = {
+                cid
+                for cid, flag in zip(
+                    flags.column("customer_id").to_pylist(), flags.column("s").to_pylist(), strict=True
+                )
+                if flag
+            }
+        return members, result.num_rows, failures
+    ids = result.column("customer_id").to_pylist()
+    for i, name in enumerate(names):
         flags = result.column(f"s{i}").to_pylist()
         members[name] = {cid for cid, flag in zip(ids, flags, strict=True) if flag}
-    return members, result.num_rows
+    return members, result.num_rows, failures
+
+
+def _failure(exc: BaseException) -> str:
+    """An unexpected failure of one rule's query as one line of text."""
+    text = printable(str(exc)).strip()
+    if len(text) > 200:
+        text = text[:200] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def refresh_segments(
@@ -355,7 +423,11 @@ def refresh_segments(
     names: Sequence[str] | None = None,
     scores: Any = None,
 ) -> RefreshResult:
-    """Evaluate the segments at ``as_of`` and record who entered and who left (see module docstring)."""
+    """Evaluate the segments at ``as_of`` and record who entered and who left (see module docstring).
+
+    A segment whose rule cannot be evaluated is left as it was and listed in ``failed``; the others
+    are refreshed. The share categorised counts the refreshed segments.
+    """
     if names:
         segments = [get_segment(session, n) for n in names]
     else:
@@ -368,15 +440,21 @@ def refresh_segments(
                 f"segment {segment.name!r} was last refreshed as of {last}; "
                 f"refreshing as of the earlier {as_of.isoformat()} would rewrite its history"
             )
-    members, customers = evaluate_segments(tables, as_of, {s.name: s.rule for s in segments}, scores)
+    members, customers, failures = evaluate_each(tables, as_of, {s.name: s.rule for s in segments}, scores)
     changes = []
     for segment in segments:
+        if segment.name in failures:
+            continue
         entered, left = _apply_membership(session, segment.id, members[segment.name], at)
         segment.refreshed_at = at
         changes.append(SegmentChange(segment.name, len(members[segment.name]), entered, left))
     session.flush()
     return RefreshResult(
-        as_of=as_of, at=at, segments=tuple(changes), coverage=categorised_share(members.values(), customers)
+        as_of=as_of,
+        at=at,
+        segments=tuple(changes),
+        coverage=categorised_share(members.values(), customers),
+        failed=tuple(SegmentFailure(name, reason) for name, reason in failures.items()),
     )
 
 
@@ -534,19 +612,21 @@ def member_rows(session: Session, name: str) -> list[dict[str, Any]]:
 
 
 def write_members_csv(rows: Sequence[dict[str, Any]], out: IO[str] | Path) -> int:
-    """Write member rows as UTF-8 CSV (timestamps ISO 8601 UTC); returns the number of rows."""
+    """Write member rows as UTF-8 CSV (timestamps ISO 8601 UTC); returns the number of rows.
+
+    Cells are made safe for spreadsheets by :class:`~retentio.analytics.render.CsvWriter`; a path
+    that cannot be written (a folder, a full disk) is a one-line :class:`UserError`.
+    """
     if isinstance(out, Path):
-        with out.open("w", encoding="utf-8", newline="") as handle:
-            return write_members_csv(rows, handle)
-    writer = csv.writer(out)
+        try:
+            with out.open("w", encoding="utf-8", newline="") as handle:
+                return write_members_csv(rows, handle)
+        except OSError as exc:
+            raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    writer = CsvWriter(out, lineterminator="\r\n")
     writer.writerow(MEMBER_COLUMNS)
     for row in rows:
-        writer.writerow(
-            [
-                row[c].isoformat() if isinstance(row[c], datetime) else ("" if row[c] is None else row[c])
-                for c in MEMBER_COLUMNS
-            ]
-        )
+        writer.writerow(row[c] for c in MEMBER_COLUMNS)
     return len(rows)
 
 

@@ -69,7 +69,13 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="strptime format, e.g. '%d/%m/%Y %H:%M'.")
         ] = None,
         strict: Annotated[bool, typer.Option(help="Load nothing if any row is invalid.")] = False,
-        rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows (CSV).")] = None,
+        rejects: Annotated[
+            Path | None,
+            typer.Option(
+                help="A new CSV file for the rejected rows (never replaces a file; "
+                "default: $RETENTIO_HOME/rejects/<table>-<time>.csv)."
+            ),
+        ] = None,
         format_: Annotated[
             OutputFormat, typer.Option("--format", help="table or json.")
         ] = OutputFormat.table,

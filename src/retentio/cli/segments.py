@@ -202,6 +202,12 @@ def refresh_command(
                 fmt_number(change["left"]),
             )
         emit(render_table(table) + _share_line(result.coverage))
+    if result.failed:
+        # The others were refreshed; each failed segment is named with its reason, and the exit
+        # code says that not everything was done.
+        for failure in result.failed:
+            print(f"error: segment {failure.name!r} was not refreshed: {failure.reason}", file=sys.stderr)
+        sys.exit(2)
 
 
 @segments_app.command("members")

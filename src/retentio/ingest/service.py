@@ -2,24 +2,33 @@
 
 ``ingest_file`` is the Python API (the HTTP API will call it too); ``retentio ingest`` is a thin
 wrapper. The store write is one transaction: a killed ingest leaves the store as before or as
-after. The rejects file is written only after a successful commit (or in ``--strict`` mode, when
-nothing is loaded).
+after.
+
+The rejects file cannot fail after the commit: its place is checked (and a temporary file beside it
+created) before anything is read into the store, the rows are written and flushed to that temporary
+file inside the transaction, and it gets its final name (a hard link, so an existing file is never
+replaced) just before the commit. A rejects file that cannot be written fails the ingest with
+nothing loaded. In ``--strict`` mode it is written and nothing is loaded.
 """
 
 from __future__ import annotations
 
-import csv
+import errno
+import os
 import re
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
 
+from retentio.analytics.render import CsvWriter
 from retentio.config import Settings
 from retentio.contract import TABLES
 from retentio.errors import InputError, UserError
@@ -86,25 +95,138 @@ def _rejects_path(settings: Settings, table: str) -> Path:
 
 
 def write_rejects(
-    path: Path,
+    handle: IO[str],
     raw: RawTable,
     rows: np.ndarray,
     columns: list[str],
     reasons: list[str],
 ) -> None:
-    """CSV: the original line number, the column(s), the reason(s), then the original values."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """CSV: the original line number, the column(s), the reason(s), then the original values.
+
+    Through the one CSV writer of every export, so a value a shop's customer typed
+    (``=HYPERLINK(...)``) is never run as a formula by the spreadsheet that opens the file.
+    """
     lines = raw.line_numbers()
     headers = list(raw.columns)
     label = "line" if raw.source_format == "csv" else "row"
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([label, "column", "reason", *headers])
-        source_values = {h: raw.columns[h].take(rows).to_pylist() for h in headers}
-        for i, row in enumerate(rows.tolist()):
-            writer.writerow(
-                [int(lines[row]), columns[i], reasons[i], *(source_values[h][i] for h in headers)]
-            )
+    writer = CsvWriter(handle, lineterminator="\r\n")
+    writer.writerow([label, "column", "reason", *headers])
+    source_values = {h: raw.columns[h].take(rows).to_pylist() for h in headers}
+    for i, row in enumerate(rows.tolist()):
+        writer.writerow([int(lines[row]), columns[i], reasons[i], *(source_values[h][i] for h in headers)])
+
+
+class RejectsFile:
+    """The rejects file of one ingest: checked before the store is touched, named before the commit.
+
+    :meth:`prepare` refuses a path that exists (``--rejects input.csv`` would replace the input; a
+    folder or a device is no rejects file) or whose folder is missing or not writable (it creates
+    and removes a temporary file there). :meth:`write` writes the rows to a new temporary file beside
+    the target, flushes it to disk and links it to the target: a link never replaces a file that
+    appeared meanwhile (the default, timestamped name then takes a ``-2``, ``-3``... suffix).
+    Every failure is a one-line :class:`UserError`, raised inside the store transaction so that it
+    rolls the load back; :meth:`guard` removes the file again if the transaction fails after it.
+    """
+
+    def __init__(self, target: Path, explicit: bool) -> None:
+        self.target = target
+        self._explicit = explicit
+        self.published: Path | None = None
+
+    @classmethod
+    def prepare(cls, settings: Settings, table: str, path: Path | None) -> RejectsFile:
+        if path is not None:
+            target = Path(path)
+            if os.path.lexists(target):
+                what = "a folder" if target.is_dir() else "a file"
+                raise UserError(
+                    f"the rejects file {target} is {what} that exists already: name a new file "
+                    "(a rejects file never replaces anything)"
+                )
+            if not target.parent.is_dir():
+                raise UserError(
+                    f"cannot write the rejects file {target}: the folder {target.parent} does not exist"
+                )
+        else:
+            target = _rejects_path(settings, table)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(f"cannot create the rejects folder {target.parent}: {_why(exc)}") from None
+        rejects = cls(target, explicit=path is not None)
+        temp, handle = rejects._open_temp()  # proves the folder writable
+        handle.close()
+        temp.unlink()
+        return rejects
+
+    def _open_temp(self) -> tuple[Path, IO[str]]:
+        temp = self.target.with_name(f".{self.target.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except OSError as exc:
+            raise UserError(f"cannot write the rejects file {self.target}: {_why(exc)}") from None
+        return temp, os.fdopen(fd, "w", encoding="utf-8-sig", newline="")
+
+    def write(self, raw: RawTable, rows: np.ndarray, columns: list[str], reasons: list[str]) -> str:
+        """Write the rejected rows, flushed to disk, under the final name; returns that name."""
+        temp, handle = self._open_temp()
+        try:
+            try:
+                with handle:
+                    write_rejects(handle, raw, rows, columns, reasons)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:  # a full disk fails here, before the commit
+                raise UserError(f"cannot write the rejects file {self.target}: {_why(exc)}") from None
+            self.published = self._link(temp)
+        finally:
+            with suppress(OSError):
+                temp.unlink(missing_ok=True)
+        return str(self.published)
+
+    def _link(self, temp: Path) -> Path:
+        candidates = [self.target]
+        if not self._explicit:
+            stem, suffix = self.target.stem, self.target.suffix
+            candidates += [self.target.with_name(f"{stem}-{n}{suffix}") for n in range(2, 100)]
+        for candidate in candidates:
+            try:
+                os.link(temp, candidate)
+            except FileExistsError:
+                continue
+            except OSError as exc:  # a file system without hard links: rename, checked just before
+                if os.path.lexists(candidate):
+                    continue
+                try:
+                    os.rename(temp, candidate)
+                except OSError:
+                    raise UserError(f"cannot write the rejects file {candidate}: {_why(exc)}") from None
+            return candidate
+        raise UserError(
+            f"the rejects file {self.target} exists already: name a new file (a rejects file never "
+            "replaces anything)"
+        )
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Around the store transaction: a load that fails (commit included) leaves no rejects file,
+        except a ``--strict`` refusal, whose rejects file says why nothing was loaded."""
+        try:
+            yield
+        except StrictRejected:
+            raise
+        except BaseException:
+            if self.published is not None:
+                with suppress(OSError):
+                    self.published.unlink()
+                self.published = None
+            raise
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"read-only or not writable ({exc.strerror})"
+    return exc.strerror or str(exc)
 
 
 def ingest_file(
@@ -123,6 +245,7 @@ def ingest_file(
     if spec is None:
         raise InputError(f"unknown table {table!r}: choose one of {', '.join(TABLES)}")
     path = Path(path)
+    rejects = RejectsFile.prepare(settings, table, rejects_path)  # fails now, before the store is touched
     if stage:
         stage(f"reading {path.name}", 0)
     try:
@@ -146,24 +269,29 @@ def ingest_file(
     reject_columns = list(validated.reject_columns)
     reject_reasons = list(validated.reject_reasons)
 
-    def finish_rejects(extra_rows: np.ndarray, extra_reasons: list[str]) -> str | None:
+    def finish_rejects(
+        extra_rows: np.ndarray, extra_reasons: list[str], extra_columns: list[str]
+    ) -> str | None:
         nonlocal reject_rows, reject_columns, reject_reasons
         if len(extra_rows):
             source_rows = validated.source_rows[extra_rows]
-            column = validated.source_columns.get("order_id", "order_id")
+            named = [
+                ", ".join(validated.source_columns.get(c, c) for c in columns.split(", "))
+                for columns in extra_columns
+            ]
             order = np.argsort(np.concatenate([reject_rows, source_rows]), kind="stable")
             reject_rows = np.concatenate([reject_rows, source_rows])[order]
-            reject_columns = [(reject_columns + [column] * len(source_rows))[i] for i in order]
+            reject_columns = [(reject_columns + named)[i] for i in order]
             reject_reasons = [(reject_reasons + extra_reasons)[i] for i in order]
         if not len(reject_rows):
             return None
-        target = rejects_path or _rejects_path(settings, table)
-        write_rejects(target, raw, reject_rows, reject_columns, reject_reasons)
-        return str(target)
+        return rejects.write(raw, reject_rows, reject_columns, reject_reasons)
 
-    def strict_rejected(extra_rows: np.ndarray, extra_reasons: list[str]) -> StrictRejected:
+    def strict_rejected(
+        extra_rows: np.ndarray, extra_reasons: list[str], extra_columns: list[str]
+    ) -> StrictRejected:
         """``--strict`` failure: write the rejects file; nothing is loaded (the caller raises this)."""
-        rejects_file = finish_rejects(extra_rows, extra_reasons)
+        rejects_file = finish_rejects(extra_rows, extra_reasons, extra_columns)
         summary = IngestSummary(
             table,
             str(path),
@@ -180,18 +308,18 @@ def ingest_file(
         return StrictRejected(summary)
 
     if options.strict and len(reject_rows):
-        raise strict_rejected(np.zeros(0, np.int64), [])
+        raise strict_rejected(np.zeros(0, np.int64), [], [])
 
     advance = stage(f"writing {table}", validated.table.num_rows) if stage else None
     # One transaction for the whole file, holding the write lock from its start (BEGIN IMMEDIATE on
     # SQLite). SQLite's per-row foreign-key check is off for it: the writer itself guarantees every
     # reference (placeholder customers; lines and refunds of unknown orders are rejected), and the
     # check costs a third of a bulk load. PostgreSQL keeps its constraints.
-    with write_transaction(engine, foreign_keys=False) as conn:
+    with rejects.guard(), write_transaction(engine, foreign_keys=False) as conn:
         lock_for_ingest(conn)
         result = write(conn, spec, validated, advance)
         if options.strict and len(result.rejected_positions):  # raising rolls the write back
-            raise strict_rejected(result.rejected_positions, result.rejected_reasons)
+            raise strict_rejected(result.rejected_positions, result.rejected_reasons, result.rejected_columns)
         changed = result.loaded + result.updated + len(result.placeholders) > 0
         # The atomic bump also serialises concurrent ingests on PostgreSQL from here to commit, so
         # versions are applied to the snapshot in the order the store committed them.
@@ -206,7 +334,10 @@ def ingest_file(
             updated=result.updated,
             unchanged=result.unchanged,
             rejected=rejected,
-            rejects_file=None,
+            # Last before the commit: a rejects file that cannot be written rolls the load back.
+            rejects_file=finish_rejects(
+                result.rejected_positions, result.rejected_reasons, result.rejected_columns
+            ),
             placeholders_created=len(result.placeholders),
             ignored_columns=validated.ignored_columns,
             encoding=raw.encoding,
@@ -225,10 +356,9 @@ def ingest_file(
                 "unchanged": summary.unchanged,
                 "rejected": rejected,
                 "placeholders_created": summary.placeholders_created,
-                "rejects_file": None,
+                "rejects_file": summary.rejects_file,
             },
         )
-    summary.rejects_file = finish_rejects(result.rejected_positions, result.rejected_reasons)
 
     # Keep the analytics snapshot current: apply this change, or leave it to be rebuilt.
     if changed:

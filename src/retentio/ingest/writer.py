@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -36,9 +38,11 @@ class WriteResult:
     updated: int = 0
     unchanged: int = 0
     placeholders: list[str] = field(default_factory=list)
-    # Rows of the validated table rejected here (unknown order), with their reason.
+    # Rows of the validated table rejected here (unknown order, impossible refund), with the
+    # contract column(s) at fault and the reason.
     rejected_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     rejected_reasons: list[str] = field(default_factory=list)
+    rejected_columns: list[str] = field(default_factory=list)
     written: pa.Table | None = None  # rows inserted or updated, full width (for the snapshot)
 
 
@@ -142,6 +146,19 @@ def write(
                 f"order_id {v} is not in the store (ingest its order first)"
                 for v in pc.filter(table.column("order_id"), pa.array(bad)).to_pylist()
             ]
+            result.rejected_columns = ["order_id"] * len(result.rejected_positions)
+            table = table.filter(pa.array(~bad))
+
+    # Refunds must fit their order: not before it, only its SKUs, in total at most its total.
+    if spec.name == "refunds" and table.num_rows:
+        kept = np.flatnonzero(~np.isin(np.arange(validated.table.num_rows), result.rejected_positions))
+        bad, columns, reasons = _impossible_refunds(conn, table)
+        if bad.any():
+            positions = np.concatenate([result.rejected_positions, kept[bad]])
+            order = np.argsort(positions, kind="stable")
+            result.rejected_positions = positions[order]
+            result.rejected_reasons = [(result.rejected_reasons + reasons)[i] for i in order]
+            result.rejected_columns = [(result.rejected_columns + columns)[i] for i in order]
             table = table.filter(pa.array(~bad))
 
     # Unknown customers get a placeholder record (counted), so nothing that names them is lost.
@@ -153,7 +170,16 @@ def write(
         missing = pc.filter(customer_ids, pa.array(~known_mask)).to_pylist()
         if missing:
             rows = [{"customer_id": c, "is_placeholder": True, "row_hash": 0} for c in missing]
-            conn.execute(insert(Customer), rows)
+            if conn.dialect.name == "postgresql":
+                # Another writer (an API call, a loyalty enrolment) may create the same customer
+                # at the same moment: theirs stands, ours is not counted as created.
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                statement = pg_insert(Customer).on_conflict_do_nothing().returning(Customer.customer_id)
+                created = set(conn.execute(statement, rows).scalars())
+                missing = [c for c in missing if c in created]
+            else:
+                conn.execute(insert(Customer), rows)
             result.placeholders = missing
 
     # 2. Classify against what the store holds.
@@ -196,6 +222,99 @@ def write(
         _write_rows(conn, spec, replacing, progress, upsert=True)
     result.written = table.filter(pa.array(new | changed))
     return result
+
+
+def _epoch_seconds(values: Sequence[Any]) -> np.ndarray:
+    """Stored timestamps (text on SQLite, datetime on PostgreSQL) as whole UTC epoch seconds."""
+    target = pa.timestamp("us", "UTC")
+    return np.array([int(_coerce_time(v, target).timestamp() // 1) for v in values], np.int64)
+
+
+def _money(minor: int) -> str:
+    return str(Decimal(minor).scaleb(-2))
+
+
+def _impossible_refunds(conn: Connection, table: pa.Table) -> tuple[np.ndarray, list[str], list[str]]:
+    """Refunds (of known orders) that cannot be right: a mask and, for the bad rows, column(s) and reason.
+
+    - dated before their order (compared to the second, as both are stored);
+    - naming a SKU that is not one of the order's lines (an order with no lines loaded yet cannot be
+      checked and is accepted);
+    - bringing the order's refunds above its total: the refunds already stored (other than those
+      this file replaces, by refund_id) plus this file's, taken in file order, each accepted while
+      the sum stays within the total.
+    """
+    n = table.num_rows
+    order_col = table.column("order_id").combine_chunks()
+    order_ids = pc.unique(order_col)
+    row_order = np.asarray(pc.index_in(order_col, order_ids).to_numpy(zero_copy_only=False), np.int64)
+    keys = pa.table({"order_id": order_ids})
+    orders = _lookup(conn, "orders", ["order_id"], keys, ["ordered_at", "total_minor"])
+    ordered_at = np.zeros(len(order_ids), np.int64)
+    total = np.zeros(len(order_ids), np.int64)
+    pos = orders.column("_pos").to_numpy()
+    ordered_at[pos] = _epoch_seconds(orders.column("ordered_at").to_pylist())
+    total[pos] = np.asarray(orders.column("total_minor").to_pylist(), np.int64)
+
+    problems: list[list[tuple[str, str]]] = [[] for _ in range(n)]
+    ids = order_col.to_pylist()
+
+    # 1. Not before the order.
+    refunded = table.column("refunded_at").combine_chunks().cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+    refunded_s = np.floor_divide(refunded.to_numpy(zero_copy_only=False), 1_000_000)
+    for i in np.flatnonzero(refunded_s < ordered_at[row_order]).tolist():
+        when = datetime.fromtimestamp(int(ordered_at[row_order[i]]), UTC).strftime("%Y-%m-%d %H:%M:%S")
+        problems[i].append(("refunded_at", f"refunded_at is before order {ids[i]} was placed ({when} UTC)"))
+
+    # 2. Only the order's SKUs (when its lines are known).
+    skus = table.column("sku").to_pylist() if "sku" in table.column_names else [None] * n
+    if any(s is not None for s in skus):
+        lines = _lookup(conn, "order_lines", ["order_id"], keys, ["sku"])
+        on_order: dict[int, set[str]] = {}
+        for p, sku in zip(lines.column("_pos").to_pylist(), lines.column("sku").to_pylist(), strict=True):
+            on_order.setdefault(p, set()).add(sku)
+        for i, sku in enumerate(skus):
+            known = on_order.get(int(row_order[i]))
+            if sku is not None and known is not None and sku not in known:
+                shown = ", ".join(sorted(known)[:5]) + (", ..." if len(known) > 5 else "")
+                problems[i].append(("sku", f"sku {sku} is not on order {ids[i]} (its lines: {shown})"))
+
+    # 3. In total at most the order's total.
+    amounts = np.asarray(table.column("amount_minor").to_numpy(zero_copy_only=False), np.int64)
+    stored = _lookup(conn, "refunds", ["order_id"], keys, ["refund_id", "amount_minor"])
+    replaced = set(table.column("refund_id").to_pylist())
+    already = np.zeros(len(order_ids), np.int64)
+    for p, refund_id, amount in zip(
+        stored.column("_pos").to_pylist(),
+        stored.column("refund_id").to_pylist(),
+        stored.column("amount_minor").to_pylist(),
+        strict=True,
+    ):
+        if refund_id not in replaced:
+            already[p] += int(amount)
+    fine = np.array([not p for p in problems], bool)
+    asked = np.bincount(row_order[fine], weights=amounts[fine], minlength=len(order_ids))
+    over = np.flatnonzero(already + asked > total)
+    if len(over):
+        running = already.copy()
+        for i in np.flatnonzero(fine & np.isin(row_order, over)).tolist():
+            o = int(row_order[i])
+            if running[o] + amounts[i] > total[o]:
+                after = _money(int(running[o] + amounts[i]))
+                problems[i].append(
+                    (
+                        "amount",
+                        f"amount {_money(int(amounts[i]))} would bring the refunds of order {ids[i]} to "
+                        f"{after}, more than its total {_money(int(total[o]))}",
+                    )
+                )
+            else:
+                running[o] += amounts[i]
+
+    bad = np.array([bool(p) for p in problems], bool)
+    columns = [", ".join(dict.fromkeys(c for c, _ in problems[i])) for i in np.flatnonzero(bad).tolist()]
+    reasons = ["; ".join(r for _, r in problems[i]) for i in np.flatnonzero(bad).tolist()]
+    return bad, columns, reasons
 
 
 def _fill_absent(table: pa.Table, pos: np.ndarray, found: pa.Table, absent: list[str]) -> pa.Table:

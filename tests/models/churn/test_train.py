@@ -66,7 +66,10 @@ def test_save_and_load_by_version_round_trips_predictions_exactly(
 ) -> None:
     from retentio.models.churn.store import load_churn_model, save_churn_model
 
+    from retentio.store.db import migrate
+
     settings = Settings(home=tmp_path / "home")
+    migrate(settings)
     first = save_churn_model(settings, trained)
     second = save_churn_model(settings, trained)
     assert (first.version, second.version) == (1, 2)
