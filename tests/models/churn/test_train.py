@@ -65,7 +65,6 @@ def test_save_and_load_by_version_round_trips_predictions_exactly(
     trained: Any, generated_tables: AnalyticsTables, tmp_path: Any
 ) -> None:
     from retentio.models.churn.store import load_churn_model, save_churn_model
-
     from retentio.store.db import migrate
 
     settings = Settings(home=tmp_path / "home")
