@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,13 @@ def store_url(request: pytest.FixtureRequest, home: Path) -> str | None:
     if request.param == "sqlite":
         return None
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def app(settings: Any) -> Iterator[Any]:
+    """The application context over the test's ``settings`` (closed afterwards)."""
+    from retentio.app import App
+
+    context = App(settings)
+    yield context
+    context.close()

@@ -40,6 +40,9 @@ class App:
     def __init__(self, settings: Settings | None = None, *, refresh_snapshot: bool = True) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
         self.refresh_snapshot = refresh_snapshot
+        # Objects that are expensive to build and valid for this context's life (a fitted
+        # recommendation service, ...), keyed by their owner; domain code keeps nothing in globals.
+        self.cache: dict[tuple[Any, ...], Any] = {}
 
     # --- identity ----------------------------------------------------------------------------------
 
@@ -122,6 +125,10 @@ class App:
         context may refresh it)."""
         from retentio.analytics.tables import AnalyticsTables
 
+        if self.settings.analytics_url:
+            import ibis
+
+            return AnalyticsTables.from_backend(ibis.connect(self.settings.analytics_url))
         return AnalyticsTables.from_backend(self.analytics_connection())
 
     def analytics_connection(self) -> Any:
@@ -143,6 +150,7 @@ class App:
 
     def close(self) -> None:
         """Dispose the engine (open connections are closed)."""
+        self.cache.clear()
         engine = self.__dict__.pop("engine", None)
         if engine is not None:
             engine.dispose()

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=lambda: Path(DEFAULT_HOME))
     database_url: str | None = None
+    # An ibis connection URL (clickhouse://..., bigquery://project/dataset, duckdb:///path) whose
+    # tables follow the snapshot schema: analytics read there instead of the DuckDB snapshot.
+    analytics_url: str | None = None
     timezone: str = DEFAULT_TIMEZONE
     currency: str = Field("RUB", pattern=r"^[A-Z]{3}$")
     active_window_days: int = Field(365, gt=0)

@@ -1,7 +1,7 @@
 """The kpi, cohorts and rfm commands: options, the three formats and clean errors.
 
 The snapshot is the shared fixture's real DuckDB database, handed to the commands in place of
-``open_tables`` (the lead's end-to-end checks run them over an ingested store).
+``App.analytics`` (the lead's end-to-end checks run them over an ingested store).
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from retentio.analytics import render
+from retentio.analytics import segments
+from retentio.app import App
 from retentio.cli import cohorts as cohorts_cli
 from retentio.cli import kpi as kpi_cli
 from retentio.cli import rfm as rfm_cli
+from retentio.config import Settings
 from retentio.errors import UserError
 
 
@@ -34,7 +36,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, home: Path, duckdb_backend: Any, snapsh
     rows.refund("r1", "a1", "2024-02-11T10:00:00Z", "20")
     rows.survey("s1", "a", "2024-02-12T10:00:00Z", "nps", 10)
     tables = duckdb_backend.load(rows)
-    monkeypatch.setattr(render, "open_tables", lambda settings: tables)
+    monkeypatch.setattr(App, "analytics", lambda self: tables)
     monkeypatch.setenv("RETENTIO_HOME", str(home))
     app = typer.Typer()
     for module in (kpi_cli, cohorts_cli, rfm_cli):
@@ -199,11 +201,11 @@ def test_rfm_formats_and_segment_map(cli: Any, tmp_path: Path) -> None:
 def test_segment_option_restricts_to_members(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[str] = []
 
-    def members(settings: Any, name: str) -> list[str]:
+    def members(app: Any, name: str) -> list[str]:
         asked.append(name)
         return ["b"]
 
-    monkeypatch.setattr(render, "segment_customer_ids", members)
+    monkeypatch.setattr(segments, "member_ids", members)
     out = json.loads(
         cli(
             "kpi", "--from", "2024-02-01", "--to", "2024-03-01", "--segment", "vip", "--format", "json"
@@ -219,7 +221,7 @@ def test_segment_option_restricts_to_members(cli: Any, monkeypatch: pytest.Monke
     assert [c["cohort"] for c in cohorts["cohorts"]] == ["2024-02"]
 
 
-def test_open_tables_follows_an_analytics_url(tmp_path: Path, snapshot_rows: Any) -> None:
+def test_analytics_follow_an_analytics_url(tmp_path: Path, snapshot_rows: Any) -> None:
     import ibis
 
     snapshot_rows.order("o1", "a", "2024-01-10T10:00:00Z", "12.50")
@@ -229,10 +231,8 @@ def test_open_tables_follows_an_analytics_url(tmp_path: Path, snapshot_rows: Any
         con.create_table(name, table)
     con.disconnect()
 
-    class Configured:
-        analytics_url = f"duckdb://{path}"
-
-    tables = render.open_tables(Configured())  # type: ignore[arg-type]
+    app = App(Settings(home=tmp_path / "home", analytics_url=f"duckdb://{path}"))
+    tables = app.analytics()
     assert tables.orders.total.sum().to_pyarrow().as_py() == Decimal("12.50")
     tables.backend.disconnect()
 

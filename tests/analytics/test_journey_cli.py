@@ -12,8 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from retentio.analytics import render
 from retentio.analytics.segments import create_segment
+from retentio.app import App
 from retentio.cli import journey as journey_cli
 from retentio.config import Settings
 from retentio.errors import UserError
@@ -32,7 +32,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, home: Path, duckdb_backend: Any, snapsh
     rows.event("b1", "b", "2024-01-02T10:00:00Z", "visit")
     tables = duckdb_backend.load(rows)
     # The commands read the shared fixture's snapshot instead of an ingested store.
-    monkeypatch.setattr(render, "open_tables", lambda settings: tables)
+    monkeypatch.setattr(App, "analytics", lambda self: tables)
     monkeypatch.setenv("RETENTIO_HOME", str(home))
     monkeypatch.delenv("RETENTIO_DATABASE_URL", raising=False)
     app = typer.Typer()

@@ -15,6 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from retentio.app import App
 from retentio.analytics.features import FEATURES
 from retentio.analytics.segments import member_ids
 from retentio.cli import ingest as ingest_cli
@@ -109,7 +110,7 @@ def test_define_refresh_inspect_export_delete(cli: Any, home: Path, tmp_path: Pa
         csv.DictReader(io.StringIO(ok(cli("segments", "members", "big", "--format", "csv")).stdout))
     )
     assert [r["customer_id"] for r in as_csv] == ["c1"]
-    assert member_ids(Settings(home=home), "big") == ["c1"]
+    assert member_ids(App(Settings(home=home)), "big") == ["c1"]
 
     check = json.loads(
         ok(cli("segments", "check", "city = 'Москва'", "--as-of", "2024-04-01", "--format", "json")).stdout

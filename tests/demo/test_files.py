@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from demo_shop import SHOP_CUSTOMERS, Shop
 
+from retentio.app import App
 from retentio.contract import TABLES, Kind
 from retentio.demo.generator import generate
 from retentio.errors import UserError
@@ -227,7 +228,7 @@ def test_large_tables_are_split_into_parts_that_a_folder_ingest_loads_in_full(
     assert len(files["events"]) >= 3 and files["events"][:2] == ["events.csv", "events-2.csv"]
     for table, names in files.items():
         assert sorted(p.name for p in (tmp_path / "shop").glob(f"{table}[.-]*csv")) == sorted(names)
-    summaries = ingest_directory(Settings(home=tmp_path / "home"), tmp_path / "shop")
+    summaries = ingest_directory(App(Settings(home=tmp_path / "home")), tmp_path / "shop")
     loaded: dict[str, int] = defaultdict(int)
     for summary in summaries:
         assert summary.rejected == 0

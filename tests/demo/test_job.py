@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from retentio.app import App
 from retentio.config import Settings
 from retentio.demo.generator import generate
 from retentio.demo.job import headline_period, run_demo
@@ -17,7 +18,8 @@ def test_demo_runs_every_stage_on_its_own_files(tmp_path: Path) -> None:
     shop = tmp_path / "shop"
     generate(shop, customers=1500, seed=5)
     settings = Settings(home=tmp_path / "home")
-    report = run_demo(settings, source=shop, quiet=True)
+    app = App(settings)
+    report = run_demo(app, source=shop, quiet=True)
 
     meta = json.loads((shop / "metadata.json").read_text(encoding="utf-8"))
     ingest = {s["table"]: s for s in report["ingest"]}
@@ -44,17 +46,17 @@ def test_demo_runs_every_stage_on_its_own_files(tmp_path: Path) -> None:
     assert [row["clv"] for row in at_risk] == sorted((row["clv"] for row in at_risk), reverse=True)
 
     # A second run over the same files changes nothing in the store.
-    again = run_demo(settings, source=shop, quiet=True)
+    again = run_demo(app, source=shop, quiet=True)
     assert all(s["loaded"] == s["updated"] == 0 for s in again["ingest"])
     assert again["kpis"]["retention_rate"] == kpis["retention_rate"]
 
 
 def test_demo_refuses_a_folder_without_data(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a directory"):
-        run_demo(Settings(home=tmp_path / "h"), source=tmp_path / "missing", quiet=True)
+        run_demo(App(Settings(home=tmp_path / "h")), source=tmp_path / "missing", quiet=True)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no <table>"):
-        run_demo(Settings(home=tmp_path / "h"), source=tmp_path / "empty", quiet=True)
+        run_demo(App(Settings(home=tmp_path / "h")), source=tmp_path / "empty", quiet=True)
 
 
 def test_headline_period_is_the_last_twelve_full_months() -> None:

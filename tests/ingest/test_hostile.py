@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from retentio.app import App
 from retentio.config import Settings
 from retentio.errors import InputError
 from retentio.ingest import ingest_file, parse
@@ -107,14 +108,14 @@ def test_epoch_seconds_date_format() -> None:
     assert problems(parsed) == {2: "t does not match --date-format %s"}
 
 
-def test_out_of_range_dates_do_not_reach_the_store(settings: Settings, tmp_path: Path) -> None:
+def test_out_of_range_dates_do_not_reach_the_store(app: App, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "orders.csv"
     path.write_text(
         ORDERS_HEADER + "o1,c1,2024-01-01T10:00:00+03:00,10\n"
         "o2,c1,9999-12-31T10:00:00+03:00,10\no3,c1,0001-01-01T10:00:00+00:00,10\n",
         encoding="utf-8",
     )
-    summary = ingest_file(settings, "orders", path)
+    summary = ingest_file(app, "orders", path)
     assert (summary.read, summary.loaded, summary.rejected) == (3, 1, 2)
     assert set(rejects(summary.rejects_file)) == {"3", "4"}
 
@@ -146,7 +147,7 @@ def test_an_explicit_decimal_separator_is_enforced_too() -> None:
 # ---------------------------------------------------------------- 3. mixed encodings
 
 
-def test_a_utf8_row_in_a_cp1251_file_is_decoded_as_utf8(settings: Settings, tmp_path: Path) -> None:
+def test_a_utf8_row_in_a_cp1251_file_is_decoded_as_utf8(app: App, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "customers.csv"
     header = "customer_id;first_name;city\r\n"
     path.write_bytes(
@@ -154,7 +155,7 @@ def test_a_utf8_row_in_a_cp1251_file_is_decoded_as_utf8(settings: Settings, tmp_
         + "c2;Олег;Тверь\r\n".encode()
         + "c3;Сёма;Казань «центр»\r\n".encode("cp1251")
     )
-    summary = ingest_file(settings, "customers", path)
+    summary = ingest_file(app, "customers", path)
     assert (summary.read, summary.loaded, summary.rejected) == (3, 3, 0)
     assert summary.encoding == "cp1251+utf-8"
     with Session(engine_for(settings)) as session:
@@ -165,11 +166,11 @@ def test_a_utf8_row_in_a_cp1251_file_is_decoded_as_utf8(settings: Settings, tmp_
     assert cities["c3"] == "Казань «центр»"
 
 
-def test_a_cp1251_row_in_a_utf8_file_is_rejected(settings: Settings, tmp_path: Path) -> None:
+def test_a_cp1251_row_in_a_utf8_file_is_rejected(app: App, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "customers.csv"
     rows = "".join(f"c{i},Анна,Москва\n" for i in range(20))
     path.write_bytes(("customer_id,first_name,city\n" + rows).encode() + "x1,Олег,Тверь\n".encode("cp1251"))
-    summary = ingest_file(settings, "customers", path)
+    summary = ingest_file(app, "customers", path)
     assert (summary.read, summary.loaded, summary.rejected) == (21, 20, 1)
     assert summary.encoding == "utf-8"
     bad = rejects(summary.rejects_file)
@@ -180,7 +181,7 @@ def test_a_cp1251_row_in_a_utf8_file_is_rejected(settings: Settings, tmp_path: P
 # ---------------------------------------------------------------- 4. large fields
 
 
-def test_a_field_over_128_kib_rejects_only_its_row(settings: Settings, tmp_path: Path) -> None:
+def test_a_field_over_128_kib_rejects_only_its_row(app: App, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "orders.csv"
     good = "".join(f"o{i},c{i % 7},2024-01-01,10\n" for i in range(3000))
     huge_multiline = '"' + "x\n" * 600_000 + '"'  # 1.2 MB over many lines: larger than Arrow's block
@@ -193,7 +194,7 @@ def test_a_field_over_128_kib_rejects_only_its_row(settings: Settings, tmp_path:
         + good.replace("o", "p"),
         encoding="utf-8",
     )
-    summary = ingest_file(settings, "orders", path)
+    summary = ingest_file(app, "orders", path)
     assert (summary.read, summary.loaded, summary.rejected) == (6003, 6000, 3)
     bad = rejects(summary.rejects_file)
     assert set(bad) == {"3002", "603003", "603004"}  # big1 spans lines 3002..603002
@@ -206,10 +207,10 @@ def test_a_field_over_128_kib_rejects_only_its_row(settings: Settings, tmp_path:
 # ---------------------------------------------------------------- 5. NUL bytes
 
 
-def test_nul_bytes_reject_the_row_on_every_backend(settings: Settings, tmp_path: Path) -> None:
+def test_nul_bytes_reject_the_row_on_every_backend(app: App, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "customers.csv"
     path.write_text("customer_id,city\nc1,Тверь\nc\x002,Тверь\nc3,Тв\x00ерь\n", encoding="utf-8")
-    summary = ingest_file(settings, "customers", path)
+    summary = ingest_file(app, "customers", path)
     assert (summary.read, summary.loaded, summary.rejected) == (3, 1, 2)
     bad = rejects(summary.rejects_file)
     assert bad["3"]["reason"] == "customer_id contains a NUL byte (\\0), which text cannot hold"
@@ -218,11 +219,11 @@ def test_nul_bytes_reject_the_row_on_every_backend(settings: Settings, tmp_path:
         assert list(session.scalars(select(Customer.customer_id))) == ["c1"]
 
 
-def test_an_all_nul_file_is_one_clear_error(settings: Settings, tmp_path: Path) -> None:
+def test_an_all_nul_file_is_one_clear_error(app: App, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "orders.csv"
     path.write_bytes(b"\x00" * 5000)
     with pytest.raises(InputError, match="NUL bytes"):
-        ingest_file(settings, "orders", path)
+        ingest_file(app, "orders", path)
 
 
 # ---------------------------------------------------------------- 6. one line, exit 2, never a traceback

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from retentio.app import App
 from retentio.config import Settings
 from retentio.errors import InputError
 from retentio.ingest import IngestOptions, StrictRejected, ingest_file
@@ -93,12 +94,14 @@ def count(settings: Settings, model: type) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def test_russian_1c_export_loads_good_rows_and_explains_bad_ones(settings: Settings, export_1c: Path) -> None:
-    customers = ingest_file(settings, "customers", export_1c / "customers.csv", IngestOptions(CUSTOMERS_MAP))
+def test_russian_1c_export_loads_good_rows_and_explains_bad_ones(
+    app: App, settings: Settings, export_1c: Path
+) -> None:
+    customers = ingest_file(app, "customers", export_1c / "customers.csv", IngestOptions(CUSTOMERS_MAP))
     assert (customers.read, customers.loaded, customers.rejected) == (3, 3, 0)
     assert customers.encoding == "cp1251" and customers.delimiter == ";"
 
-    orders = ingest_file(settings, "orders", export_1c / "orders.csv", IngestOptions(ORDERS_MAP))
+    orders = ingest_file(app, "orders", export_1c / "orders.csv", IngestOptions(ORDERS_MAP))
     assert (orders.read, orders.loaded, orders.updated, orders.unchanged, orders.rejected) == (8, 4, 0, 0, 4)
     assert orders.placeholders_created == 1
     assert orders.ignored_columns == ["Комментарий"]
@@ -111,7 +114,7 @@ def test_russian_1c_export_loads_good_rows_and_explains_bad_ones(settings: Setti
     assert bad["6"]["reason"] == "duplicate order_id 1001 (first on line 2)"
     assert bad["4"]["Сумма"] == "abc"  # original values travel with the reason
 
-    lines = ingest_file(settings, "order_lines", export_1c / "order_lines.csv", IngestOptions(LINES_MAP))
+    lines = ingest_file(app, "order_lines", export_1c / "order_lines.csv", IngestOptions(LINES_MAP))
     assert (lines.read, lines.loaded, lines.rejected) == (4, 2, 2)
     bad_lines = {row["line"]: row["reason"] for row in rejects(lines.rejects_file)}
     assert bad_lines == {
@@ -135,18 +138,18 @@ def test_russian_1c_export_loads_good_rows_and_explains_bad_ones(settings: Setti
         assert line is not None and line.quantity == 2 and line.unit_price_minor == 61725
 
     # The same files again: nothing changes, every good row is reported unchanged.
-    again = ingest_file(settings, "orders", export_1c / "orders.csv", IngestOptions(ORDERS_MAP))
+    again = ingest_file(app, "orders", export_1c / "orders.csv", IngestOptions(ORDERS_MAP))
     assert (again.read, again.loaded, again.updated, again.unchanged, again.rejected) == (8, 0, 0, 4, 4)
-    again_c = ingest_file(settings, "customers", export_1c / "customers.csv", IngestOptions(CUSTOMERS_MAP))
+    again_c = ingest_file(app, "customers", export_1c / "customers.csv", IngestOptions(CUSTOMERS_MAP))
     assert (again_c.loaded, again_c.updated, again_c.unchanged) == (0, 0, 3)
     assert count(settings, Order) == 4
 
 
 def test_changed_row_updates_and_placeholder_is_filled(
-    settings: Settings, export_1c: Path, tmp_path: Path
+    app: App, settings: Settings, export_1c: Path, tmp_path: Path
 ) -> None:
-    ingest_file(settings, "customers", export_1c / "customers.csv", IngestOptions(CUSTOMERS_MAP))
-    ingest_file(settings, "orders", export_1c / "orders.csv", IngestOptions(ORDERS_MAP))
+    ingest_file(app, "customers", export_1c / "customers.csv", IngestOptions(CUSTOMERS_MAP))
+    ingest_file(app, "orders", export_1c / "orders.csv", IngestOptions(ORDERS_MAP))
     changed = tmp_path / "orders2.csv"
     changed.write_text(
         "order_id,customer_id,ordered_at,total,status\n"
@@ -155,7 +158,7 @@ def test_changed_row_updates_and_placeholder_is_filled(
         "2000,К-001,2024-03-01,10,completed\n",  # new
         encoding="utf-8",
     )
-    summary = ingest_file(settings, "orders", changed)
+    summary = ingest_file(app, "orders", changed)
     assert (summary.read, summary.loaded, summary.updated, summary.unchanged) == (3, 1, 1, 1)
     with Session(engine_for(settings)) as session:
         order = session.get(Order, "1001")
@@ -167,22 +170,22 @@ def test_changed_row_updates_and_placeholder_is_filled(
 
     filled = tmp_path / "c.csv"
     filled.write_text("customer_id,city\nК-999,Тверь\n", encoding="utf-8")
-    summary = ingest_file(settings, "customers", filled)
+    summary = ingest_file(app, "customers", filled)
     assert (summary.loaded, summary.updated) == (1, 0)  # first real record of a placeholder counts as loaded
     with Session(engine_for(settings)) as session:
         customer = session.get(Customer, "К-999")
         assert customer is not None and not customer.is_placeholder and customer.city == "Тверь"
 
 
-def test_strict_loads_nothing_when_a_row_is_bad(settings: Settings, export_1c: Path) -> None:
+def test_strict_loads_nothing_when_a_row_is_bad(app: App, settings: Settings, export_1c: Path) -> None:
     with pytest.raises(StrictRejected) as caught:
-        ingest_file(settings, "orders", export_1c / "orders.csv", IngestOptions(ORDERS_MAP, strict=True))
+        ingest_file(app, "orders", export_1c / "orders.csv", IngestOptions(ORDERS_MAP, strict=True))
     summary = caught.value.summary
     assert summary.rejected == 4 and summary.not_loaded_strict == 4 and summary.adds_up
     assert count(settings, Order) == 0
 
 
-def test_parquet_and_json_lines(settings: Settings, tmp_path: Path) -> None:
+def test_parquet_and_json_lines(app: App, settings: Settings, tmp_path: Path) -> None:
     pq.write_table(
         pa.table(
             {
@@ -195,14 +198,14 @@ def test_parquet_and_json_lines(settings: Settings, tmp_path: Path) -> None:
         ),
         tmp_path / "customers.parquet",
     )
-    summary = ingest_file(settings, "customers", tmp_path / "customers.parquet")
+    summary = ingest_file(app, "customers", tmp_path / "customers.parquet")
     assert (summary.read, summary.loaded, summary.rejected) == (2, 2, 0)
     lines = [
         {"order_id": "o1", "customer_id": "a", "ordered_at": "2024-02-01T10:00:00+03:00", "total": 10.5},
         {"order_id": "o2", "customer_id": "b", "ordered_at": "not a date", "total": "1"},
     ]
     (tmp_path / "orders.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
-    summary = ingest_file(settings, "orders", tmp_path / "orders.jsonl")
+    summary = ingest_file(app, "orders", tmp_path / "orders.jsonl")
     assert (summary.read, summary.loaded, summary.rejected) == (2, 1, 1)
     assert rejects(summary.rejects_file)[0]["row"] == "2"
     with Session(engine_for(settings)) as session:
@@ -213,29 +216,29 @@ def test_parquet_and_json_lines(settings: Settings, tmp_path: Path) -> None:
         assert order.ordered_at == datetime(2024, 2, 1, 7, tzinfo=UTC)
 
 
-def test_unreadable_files_raise_one_clear_error(settings: Settings, tmp_path: Path) -> None:
+def test_unreadable_files_raise_one_clear_error(app: App, settings: Settings, tmp_path: Path) -> None:
     missing = tmp_path / "orders.csv"
     missing.write_text("order_id,customer\n1,a\n", encoding="utf-8")
     with pytest.raises(InputError, match="missing required columns customer_id, ordered_at, total"):
-        ingest_file(settings, "orders", missing)
+        ingest_file(app, "orders", missing)
     with pytest.raises(InputError, match="unknown table 'ordres'"):
-        ingest_file(settings, "ordres", missing)
+        ingest_file(app, "ordres", missing)
     binary = tmp_path / "blob.csv"
     binary.write_bytes(bytes(range(256)) * 20)
     with pytest.raises(InputError, match=r"encoding|binary"):
-        ingest_file(settings, "orders", binary)
+        ingest_file(app, "orders", binary)
     with pytest.raises(InputError, match="no such file"):
-        ingest_file(settings, "orders", tmp_path / "nope.csv")
+        ingest_file(app, "orders", tmp_path / "nope.csv")
 
 
-def test_snapshot_follows_every_ingest(settings: Settings, export_1c: Path, tmp_path: Path) -> None:
-    ingest_file(settings, "customers", export_1c / "customers.csv", IngestOptions(CUSTOMERS_MAP))
-    ingest_file(settings, "orders", export_1c / "orders.csv", IngestOptions(ORDERS_MAP))
+def test_snapshot_follows_every_ingest(app: App, settings: Settings, export_1c: Path, tmp_path: Path) -> None:
+    ingest_file(app, "customers", export_1c / "customers.csv", IngestOptions(CUSTOMERS_MAP))
+    ingest_file(app, "orders", export_1c / "orders.csv", IngestOptions(ORDERS_MAP))
     update = tmp_path / "o.csv"
     update.write_text(
         "order_id,customer_id,ordered_at,total\n1001,К-001,05.02.2024 12:00,1\n", encoding="utf-8"
     )
-    ingest_file(settings, "orders", update)
+    ingest_file(app, "orders", update)
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
         rows = con.execute(
             "select order_id, total, order_date::varchar, is_cancelled from orders order by order_id"
@@ -250,7 +253,7 @@ def test_snapshot_follows_every_ingest(settings: Settings, export_1c: Path, tmp_
     assert placeholders == [("К-999",)]
 
 
-def test_a_folder_finds_tables_under_every_data_suffix(settings: Settings, tmp_path: Path) -> None:
+def test_a_folder_finds_tables_under_every_data_suffix(app: App, settings: Settings, tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -266,7 +269,7 @@ def test_a_folder_finds_tables_under_every_data_suffix(settings: Settings, tmp_p
         '{"review_id": "r1", "customer_id": "c2", "created_at": "2024-02-01", "rating": 5, "text": "ok"}\n',
         encoding="utf-8",
     )
-    summaries = ingest_directory(settings, folder)
+    summaries = ingest_directory(app, folder)
     assert [(s.table, Path(s.source).name, s.loaded) for s in summaries] == [
         ("customers", "customers.pq", 2),
         ("orders", "orders.tsv", 1),
@@ -274,7 +277,7 @@ def test_a_folder_finds_tables_under_every_data_suffix(settings: Settings, tmp_p
     ]
 
 
-def test_a_folder_loads_split_files_in_natural_order(settings: Settings, tmp_path: Path) -> None:
+def test_a_folder_loads_split_files_in_natural_order(app: App, settings: Settings, tmp_path: Path) -> None:
     from retentio.ingest import ingest_directory
     from retentio.ingest.service import table_files
 
@@ -291,7 +294,7 @@ def test_a_folder_loads_split_files_in_natural_order(settings: Settings, tmp_pat
     assert names == ["orders-1.csv", "orders-2.csv", "orders-10.csv"]
     assert table_files(folder, "order_lines") == []
 
-    summaries = ingest_directory(settings, folder)
+    summaries = ingest_directory(app, folder)
     assert [(s.table, Path(s.source).name) for s in summaries] == [
         ("customers", "customers.csv"),
         ("orders", "orders-1.csv"),

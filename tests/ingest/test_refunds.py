@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from retentio.app import App
 from retentio.config import Settings
 from retentio.ingest import IngestOptions, StrictRejected, ingest_file
 from retentio.store.db import engine_for
@@ -54,13 +55,11 @@ def order_totals(settings: Settings) -> dict[str, int]:
         return {o: int(t) for o, t in session.execute(select(Order.order_id, Order.total_minor)).all()}
 
 
-def test_impossible_refunds_are_rejected_with_a_reason(settings: Settings, tmp_path: Path) -> None:
-    ingest_file(settings, "orders", load(settings, tmp_path, "orders", ORDERS))
-    ingest_file(settings, "order_lines", load(settings, tmp_path, "order_lines", LINES))
+def test_impossible_refunds_are_rejected_with_a_reason(app: App, settings: Settings, tmp_path: Path) -> None:
+    ingest_file(app, "orders", load(settings, tmp_path, "orders", ORDERS))
+    ingest_file(app, "order_lines", load(settings, tmp_path, "order_lines", LINES))
     rejects = tmp_path / "rejects.csv"
-    summary = ingest_file(
-        settings, "refunds", load(settings, tmp_path, "refunds", REFUNDS), rejects_path=rejects
-    )
+    summary = ingest_file(app, "refunds", load(settings, tmp_path, "refunds", REFUNDS), rejects_path=rejects)
     assert (summary.read, summary.loaded, summary.rejected) == (8, 4, 4)
     assert summary.adds_up
     rows = {r["refund_id"]: r for r in csv.DictReader(rejects.open(encoding="utf-8-sig"))}
@@ -77,7 +76,7 @@ def test_impossible_refunds_are_rejected_with_a_reason(settings: Settings, tmp_p
     assert all(refunded[o] <= totals[o] for o in refunded)
 
     # Loading the same file again is idempotent: its own refunds are not counted twice.
-    again = ingest_file(settings, "refunds", tmp_path / "refunds.csv")
+    again = ingest_file(app, "refunds", tmp_path / "refunds.csv")
     assert (again.loaded, again.unchanged, again.rejected) == (0, 4, 4)
 
     # Refunds already stored count: o1 is fully refunded, a further cent is too much. Replacing a
@@ -92,18 +91,18 @@ def test_impossible_refunds_are_rejected_with_a_reason(settings: Settings, tmp_p
         "r10,o1,2024-02-02T10:00:00,0.01\n",
         name="refunds-2",
     )
-    summary = ingest_file(settings, "refunds", later)
+    summary = ingest_file(app, "refunds", later)
     assert (summary.loaded, summary.updated, summary.rejected) == (1, 1, 1)
     assert refunds_by_order(settings)["o1"] == 10000
 
 
-def test_strict_refuses_a_refund_larger_than_its_order(settings: Settings, tmp_path: Path) -> None:
-    ingest_file(settings, "orders", load(settings, tmp_path, "orders", ORDERS))
+def test_strict_refuses_a_refund_larger_than_its_order(app: App, settings: Settings, tmp_path: Path) -> None:
+    ingest_file(app, "orders", load(settings, tmp_path, "orders", ORDERS))
     path = load(
         settings, tmp_path, "refunds", "refund_id,order_id,refunded_at,amount\nr1,o2,2024-01-11,50.01\n"
     )
     try:
-        ingest_file(settings, "refunds", path, IngestOptions(strict=True))
+        ingest_file(app, "refunds", path, IngestOptions(strict=True))
     except StrictRejected as exc:
         assert exc.summary.rejected == 1
     else:  # pragma: no cover - the assertion below explains

@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from retentio.analytics.render import to_json
+from retentio.app import App
 from retentio.config import Settings
 from retentio.models import BetaGeo, clv, summary_from_transactions
 from retentio.models.clv_service import evaluate_clv, fit_clv, load_clv_model, run_clv, score_clv
@@ -49,6 +50,7 @@ BUYERS_BEFORE = (
 @dataclass(frozen=True)
 class Shop:
     settings: Settings
+    app: App
     metadata: dict[str, Any]
     orders: pd.DataFrame  # non-cancelled orders of the snapshot: customer_id, order_date, total
 
@@ -65,15 +67,16 @@ def build_shop(root: Path, customers: int, seed: int, database_url: str | None =
     if not (data / "metadata.json").exists():
         generate(data, customers, seed)
     settings = Settings(home=root / ("home-pg" if database_url else "home"), database_url=database_url)
+    app = App(settings)
     for table in TABLES:  # the CLV models read only these; events etc. would only slow the fixture
-        ingest_file(settings, table, data / f"{table}.csv")
-    with analytics_tables(settings) as tables:
+        ingest_file(app, table, data / f"{table}.csv")
+    with analytics_tables(app) as tables:
         orders = tables.orders.filter(~tables.orders.is_cancelled).select(
             "customer_id", "order_date", "total"
         )
         frame = orders.to_pandas()
     frame["total"] = frame["total"].astype(float)
-    return Shop(settings, json.loads((data / "metadata.json").read_text(encoding="utf-8")), frame)
+    return Shop(settings, app, json.loads((data / "metadata.json").read_text(encoding="utf-8")), frame)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +86,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
 
 @pytest.fixture(scope="module")
 def evaluation(shop: Shop) -> dict[str, Any]:
-    with analytics_tables(shop.settings) as tables:
+    with analytics_tables(shop.app) as tables:
         return evaluate_clv(tables, CALIBRATION_END, HOLDOUT_END, models="all")
 
 
@@ -200,7 +203,7 @@ def test_fit_recovers_the_generators_parameters(shop: Shop) -> None:
     """Loose tolerances on purpose: the generator draws purchases in seasonally warped weeks (±80 %
     peak), cancels 3 % of orders and merges same-day orders, none of which BG/NBD models; on other seeds
     the estimates stayed within ~15 % (r, alpha) and ~25 % (a, b, whose standard errors are large)."""
-    result = fit_clv(shop.settings, model="bgnbd")
+    result = fit_clv(shop.app, model="bgnbd")
     truth = shop.metadata["true_params"]
     params = result.transaction["params"]
     assert params["r"] == pytest.approx(truth["r"], rel=0.25)
@@ -217,7 +220,7 @@ def test_fit_recovers_the_generators_parameters(shop: Shop) -> None:
     ((last_day,),) = shop.sql("SELECT max(order_date) FROM orders WHERE NOT is_cancelled")
     assert result.as_of == last_day + timedelta(days=1)
     assert result.calibration_end == last_day
-    record = load_model(shop.settings, "clv", result.version)
+    record = load_model(shop.app, "clv", result.version)
     meta = record.metadata
     assert meta["transaction"]["params"] == params and meta["transaction"]["se"] == result.transaction["se"]
     assert meta["transaction"]["n_customers"] == result.transaction["n_customers"] > 2500
@@ -229,7 +232,7 @@ def test_fit_recovers_the_generators_parameters(shop: Shop) -> None:
 
 
 def test_score_writes_one_row_per_buyer_with_sane_values(shop: Shop) -> None:
-    result = run_clv(shop.settings, model="bgnbd")
+    result = run_clv(shop.app, model="bgnbd")
     as_of = result.score.as_of
     rows = stored_scores(shop.settings)
     ((buyers,),) = shop.sql(BUYERS_BEFORE.format(day=as_of))
@@ -243,7 +246,7 @@ def test_score_writes_one_row_per_buyer_with_sane_values(shop: Shop) -> None:
 
     # Every stored value equals the BTYD package's own CLV on the pandas summary of the raw orders.
     summary = pandas_summary(shop, as_of - timedelta(days=1))
-    model, _ = load_clv_model(shop.settings, result.fit.version)
+    model, _ = load_clv_model(shop.app, result.fit.version)
     expected = clv(
         model.transaction,
         summary["frequency"],
@@ -267,7 +270,7 @@ def test_score_writes_one_row_per_buyer_with_sane_values(shop: Shop) -> None:
     assert result.score.one_time_buyers == int(one_time.sum())
     assert all(r.next_order_at > stamp for r in rows.values() if r.next_order_at is not None)
     # `run` is `fit` then `score`: scoring the saved version again writes the same values.
-    score_clv(shop.settings, version=result.fit.version, as_of=as_of)
+    score_clv(shop.app, version=result.fit.version, as_of=as_of)
     again = stored_scores(shop.settings)
     assert {k: (r.clv, r.p_alive, r.next_order_at) for k, r in again.items()} == {
         k: (r.clv, r.p_alive, r.next_order_at) for k, r in rows.items()
@@ -275,14 +278,14 @@ def test_score_writes_one_row_per_buyer_with_sane_values(shop: Shop) -> None:
 
 
 def test_rescoring_replaces_the_rows(shop: Shop) -> None:
-    first = score_clv(shop.settings)
+    first = score_clv(shop.app)
     before = {k: (r.clv, r.p_alive, r.next_order_at) for k, r in stored_scores(shop.settings).items()}
-    again = score_clv(shop.settings)
+    again = score_clv(shop.app)
     after = {k: (r.clv, r.p_alive, r.next_order_at) for k, r in stored_scores(shop.settings).items()}
     assert after == before and again.customers == first.customers == len(after)
 
     earlier = date(2025, 6, 1)
-    summary = score_clv(shop.settings, as_of=earlier)
+    summary = score_clv(shop.app, as_of=earlier)
     rows = stored_scores(shop.settings)
     ((buyers,),) = shop.sql(BUYERS_BEFORE.format(day=earlier))
     assert len(rows) == buyers == summary.customers < len(before)
@@ -290,21 +293,21 @@ def test_rescoring_replaces_the_rows(shop: Shop) -> None:
 
 
 def test_scoring_uses_the_requested_version(shop: Shop) -> None:
-    old = fit_clv(shop.settings, model="bgnbd")
-    new = fit_clv(shop.settings, model="mbgnbd", horizon_months=6, discount_rate=0.02)
+    old = fit_clv(shop.app, model="bgnbd")
+    new = fit_clv(shop.app, model="mbgnbd", horizon_months=6, discount_rate=0.02)
     assert new.version == old.version + 1
-    latest = score_clv(shop.settings)
+    latest = score_clv(shop.app)
     assert (latest.version, latest.transaction_model, latest.horizon_months) == (new.version, "mbgnbd", 6)
     assert latest.discount_rate == 0.02
     assert {r.model_version for r in stored_scores(shop.settings).values()} == {new.version}
-    chosen = score_clv(shop.settings, version=old.version)
+    chosen = score_clv(shop.app, version=old.version)
     assert (chosen.version, chosen.transaction_model, chosen.horizon_months) == (old.version, "bgnbd", 12)
     assert {r.model_version for r in stored_scores(shop.settings).values()} == {old.version}
     # A longer horizon (given explicitly) can only add value.
-    longer = score_clv(shop.settings, version=old.version, horizon_months=24)
+    longer = score_clv(shop.app, version=old.version, horizon_months=24)
     assert longer.clv_total > chosen.clv_total
     with pytest.raises(ModelNotFound):
-        score_clv(shop.settings, version=new.version + 100)
+        score_clv(shop.app, version=new.version + 100)
 
 
 # --- the commands ----------------------------------------------------------------------------------
@@ -425,8 +428,8 @@ def test_postgres_store_gets_the_same_scores_as_sqlite(tmp_path: Path, pg_url: s
     sqlite_shop = build_shop(tmp_path, 600, 7)
     pg_shop = build_shop(tmp_path, 600, 7, database_url=pg_url)
     as_of = date(2025, 10, 1)
-    on_sqlite = run_clv(sqlite_shop.settings, as_of=as_of)
-    on_pg = run_clv(pg_shop.settings, as_of=as_of)
+    on_sqlite = run_clv(sqlite_shop.app, as_of=as_of)
+    on_pg = run_clv(pg_shop.app, as_of=as_of)
     # The same data in another row order: equal up to floating-point summation order.
     for name, value in on_sqlite.fit.transaction["params"].items():
         assert on_pg.fit.transaction["params"][name] == pytest.approx(value, rel=1e-9)
@@ -444,5 +447,6 @@ def test_postgres_store_gets_the_same_scores_as_sqlite(tmp_path: Path, pg_url: s
         if pg[i].next_order_at is not None:
             assert abs((pg[i].next_order_at - lite[i].next_order_at).total_seconds()) < 1.0
     # Re-scoring on PostgreSQL replaces the rows too.
-    score_clv(pg_shop.settings, as_of=date(2025, 3, 1))
+    score_clv(pg_shop.app, as_of=date(2025, 3, 1))
     assert len(stored_scores(pg_shop.settings)) < len(pg)
+    pg_shop.app.close()

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import select, text
 
+from retentio.app import App
 from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.models import registry, scores_writer
@@ -61,10 +62,10 @@ def test_registry_writes_through_the_one_writer() -> None:
     assert registry.SCORE_COLUMNS == scores_writer.SCORE_COLUMNS
 
 
-def test_written_rows_read_back_through_the_orm(settings: Settings) -> None:
+def test_written_rows_read_back_through_the_orm(app: App, settings: Settings) -> None:
     next_order = [datetime(2024, 3, 9, 4, 30, 0, 123456, tzinfo=UTC), None, datetime(2025, 1, 1, tzinfo=UTC)]
     written = registry.write_scores(
-        settings, "clv", 3, AS_OF, _clv_table(["c0", "c1", "c2"], [12.5, float("inf"), 0.1 + 0.2], next_order)
+        app, "clv", 3, AS_OF, _clv_table(["c0", "c1", "c2"], [12.5, float("inf"), 0.1 + 0.2], next_order)
     )
     assert written == 3
     rows = _rows(settings)
@@ -78,13 +79,13 @@ def test_written_rows_read_back_through_the_orm(settings: Settings) -> None:
     assert all(r.churn_risk is None for r in rows.values())  # columns not given stay NULL
     assert rows["c1"].p_alive == pytest.approx(0.5) and rows["c2"].expected_purchases == 2.0
     # The registry's reader (segments, dashboard) sees the same values.
-    latest = registry.latest_scores(settings).to_pylist()
+    latest = registry.latest_scores(app).to_pylist()
     assert [r["customer_id"] for r in latest] == ["c0", "c1", "c2"]
     assert latest[0]["next_order_at"] == next_order[0]
     assert latest[2]["clv"] == 0.1 + 0.2
 
 
-def test_values_are_stored_as_the_orm_stores_them(settings: Settings) -> None:
+def test_values_are_stored_as_the_orm_stores_them(app: App, settings: Settings) -> None:
     """Timestamps, floats and JSON in the very form SQLAlchemy's types bind, on either backend."""
     reasons = [{"reasons": [{"key": "churn.reason.recency", "values": {"days": 120}, "note": "é"}]}, None]
     scores = pa.table(
@@ -94,7 +95,7 @@ def test_values_are_stored_as_the_orm_stores_them(settings: Settings) -> None:
             "next_order_at": pa.array([datetime(2024, 3, 9, 4, 30, 0, 5), None], pa.timestamp("us")),
         }
     )
-    registry.write_scores(settings, "probe", 1, AS_OF, scores, reasons)
+    registry.write_scores(app, "probe", 1, AS_OF, scores, reasons)
     with session_scope(settings) as session:  # the ORM's own write of the same values, for comparison
         session.add(
             CustomerScore(
@@ -122,26 +123,26 @@ def test_values_are_stored_as_the_orm_stores_them(settings: Settings) -> None:
     assert stored["c1"][1:] == (None, None, None, True)  # no reasons: SQL NULL
 
 
-def test_writing_replaces_the_model_rows_and_keeps_other_models(settings: Settings) -> None:
+def test_writing_replaces_the_model_rows_and_keeps_other_models(app: App, settings: Settings) -> None:
     registry.write_scores(
-        settings, "churn", 1, AS_OF, pa.table({"customer_id": ["c0", "c4"], "churn_risk": [0.2, 0.7]})
+        app, "churn", 1, AS_OF, pa.table({"customer_id": ["c0", "c4"], "churn_risk": [0.2, 0.7]})
     )
     registry.write_scores(
-        settings, "clv", 1, AS_OF, _clv_table(["c0", "c1", "c2", "c3"], [1, 2, 3, 4], [None] * 4)
+        app, "clv", 1, AS_OF, _clv_table(["c0", "c1", "c2", "c3"], [1, 2, 3, 4], [None] * 4)
     )
     later = datetime(2024, 4, 1, 21, 0, tzinfo=UTC)
-    registry.write_scores(settings, "clv", 2, later, _clv_table(["c3", "c4"], [40, 50], [None, None]))
+    registry.write_scores(app, "clv", 2, later, _clv_table(["c3", "c4"], [40, 50], [None, None]))
     rows = _rows(settings)
     assert set(rows) == {"c3", "c4"}
     assert {r.model_version for r in rows.values()} == {2} and rows["c4"].clv == 50
     assert all(r.as_of == later for r in rows.values())
     assert set(_rows(settings, "churn")) == {"c0", "c4"}
     # An empty scoring removes the model's rows.
-    assert registry.write_scores(settings, "clv", 3, later, _clv_table([], [], [])) == 0
+    assert registry.write_scores(app, "clv", 3, later, _clv_table([], [], [])) == 0
     assert _rows(settings) == {}
 
 
-def test_many_rows_in_any_order_and_any_input_types(settings: Settings) -> None:
+def test_many_rows_in_any_order_and_any_input_types(app: App, settings: Settings) -> None:
     """Full SQLite statements plus a remainder; unsorted ids, integer scores, naive and zoned stamps."""
     order = np.random.default_rng(3).permutation(CUSTOMERS)
     ids = [f"c{i}" for i in order]
@@ -155,7 +156,7 @@ def test_many_rows_in_any_order_and_any_input_types(settings: Settings) -> None:
             "p_alive": pa.nulls(CUSTOMERS),
         }
     )
-    assert registry.write_scores(settings, "clv", 1, AS_OF, scores) == CUSTOMERS
+    assert registry.write_scores(app, "clv", 1, AS_OF, scores) == CUSTOMERS
     rows = _rows(settings)
     assert len(rows) == CUSTOMERS
     for i in (0, 99, 100, 199, 200, 249):
@@ -164,16 +165,16 @@ def test_many_rows_in_any_order_and_any_input_types(settings: Settings) -> None:
         assert row.next_order_at == datetime(2024, 5, 1, 9, tzinfo=UTC) + timedelta(hours=i)
 
 
-def test_a_failed_write_leaves_the_previous_scores(settings: Settings) -> None:
-    registry.write_scores(settings, "clv", 1, AS_OF, _clv_table(["c0", "c1"], [1, 2], [None, None]))
+def test_a_failed_write_leaves_the_previous_scores(app: App, settings: Settings) -> None:
+    registry.write_scores(app, "clv", 1, AS_OF, _clv_table(["c0", "c1"], [1, 2], [None, None]))
     with pytest.raises(UserError, match=r"does not have .*'nobody'"):
-        registry.write_scores(settings, "clv", 2, AS_OF, _clv_table(["c2", "nobody"], [3, 4], [None, None]))
+        registry.write_scores(app, "clv", 2, AS_OF, _clv_table(["c2", "nobody"], [3, 4], [None, None]))
     rows = _rows(settings)
     assert set(rows) == {"c0", "c1"} and {r.model_version for r in rows.values()} == {1}
 
 
-def test_bad_input_is_refused_before_writing(settings: Settings) -> None:
-    registry.write_scores(settings, "clv", 1, AS_OF, _clv_table(["c0"], [1], [None]))
+def test_bad_input_is_refused_before_writing(app: App, settings: Settings) -> None:
+    registry.write_scores(app, "clv", 1, AS_OF, _clv_table(["c0"], [1], [None]))
     cases: list[tuple[str, pa.Table, list[dict[str, Any] | None] | None]] = [
         ("one row per customer_id", _clv_table(["c0", "c0"], [1, 2], [None, None]), None),
         ("unknown score columns", pa.table({"customer_id": ["c0"], "risk": [1.0]}), None),
@@ -186,7 +187,7 @@ def test_bad_input_is_refused_before_writing(settings: Settings) -> None:
     ]
     for message, scores, reasons in cases:
         with pytest.raises(UserError, match=message):
-            registry.write_scores(settings, "clv", 2, AS_OF, scores, reasons)
+            registry.write_scores(app, "clv", 2, AS_OF, scores, reasons)
     with pytest.raises(UserError, match="timezone-aware"):
-        registry.write_scores(settings, "clv", 2, AS_OF.replace(tzinfo=None), _clv_table(["c1"], [1], [None]))
+        registry.write_scores(app, "clv", 2, AS_OF.replace(tzinfo=None), _clv_table(["c1"], [1], [None]))
     assert {r.model_version for r in _rows(settings).values()} == {1}

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from retentio.app import App
 from retentio.config import Settings
 from retentio.ingest import ingest_file
 from retentio.store import snapshot
@@ -242,7 +243,8 @@ def _concurrent_ingests(settings: Settings, folder: Path) -> list[str]:
     def run(table: str, path: Path) -> None:
         try:
             barrier.wait(10)
-            ingest_file(settings, table, path)
+            with App(settings) as app:
+                ingest_file(app, table, path)
         except Exception as exc:  # collected: the test asserts there are none
             errors.append(f"{table}: {type(exc).__name__}: {exc}")
 

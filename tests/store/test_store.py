@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from retentio.app import App
 from retentio.config import ConfigError, Settings, normalise_database_url
 from retentio.contract import TABLES
 from retentio.ingest import ingest_file
@@ -65,7 +66,7 @@ def test_timestamps_round_trip_as_aware_utc_and_naive_is_refused(settings: Setti
         session.flush()
 
 
-def test_rebuilt_snapshot_equals_incremental(settings: Settings, tmp_path: Path) -> None:
+def test_rebuilt_snapshot_equals_incremental(app: App, settings: Settings, tmp_path: Path) -> None:
     (tmp_path / "customers.csv").write_text(
         "customer_id,signup_at\na,2024-01-31 23:30\nb,\n", encoding="utf-8"
     )
@@ -78,7 +79,7 @@ def test_rebuilt_snapshot_equals_incremental(settings: Settings, tmp_path: Path)
         "refund_id,order_id,refunded_at,amount\nr1,1,2024-03-01,5\n", encoding="utf-8"
     )
     for table in ("customers", "orders", "refunds"):
-        ingest_file(settings, table, tmp_path / f"{table}.csv")
+        ingest_file(app, table, tmp_path / f"{table}.csv")
 
     def dump() -> dict[str, list[tuple[object, ...]]]:
         with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
@@ -91,18 +92,20 @@ def test_rebuilt_snapshot_equals_incremental(settings: Settings, tmp_path: Path)
     assert dump() == incremental
 
 
-def test_stale_snapshot_is_rebuilt_on_read(settings: Settings, tmp_path: Path) -> None:
+def test_stale_snapshot_is_rebuilt_on_read(app: App, settings: Settings, tmp_path: Path) -> None:
     (tmp_path / "customers.csv").write_text("customer_id\na\n", encoding="utf-8")
-    ingest_file(settings, "customers", tmp_path / "customers.csv")
+    ingest_file(app, "customers", tmp_path / "customers.csv")
     settings.snapshot_path.unlink()
     con = snapshot.open_analytics(settings)
     assert con.table("customers").count().execute() == 1
 
 
-def test_snapshot_keeps_each_orders_cost_of_goods_current(settings: Settings, tmp_path: Path) -> None:
+def test_snapshot_keeps_each_orders_cost_of_goods_current(
+    app: App, settings: Settings, tmp_path: Path
+) -> None:
     def write(name: str, text: str) -> None:
         (tmp_path / f"{name}.csv").write_text(text, encoding="utf-8")
-        ingest_file(settings, name, tmp_path / f"{name}.csv")
+        ingest_file(app, name, tmp_path / f"{name}.csv")
 
     def costs() -> dict[str, object]:
         with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
@@ -126,10 +129,10 @@ def test_snapshot_keeps_each_orders_cost_of_goods_current(settings: Settings, tm
     assert costs() == expected
 
 
-def test_snapshot_keeps_the_purchase_day_flags_current(settings: Settings, tmp_path: Path) -> None:
+def test_snapshot_keeps_the_purchase_day_flags_current(app: App, settings: Settings, tmp_path: Path) -> None:
     def write(name: str, text: str) -> None:
         (tmp_path / f"{name}.csv").write_text(text, encoding="utf-8")
-        ingest_file(settings, name, tmp_path / f"{name}.csv")
+        ingest_file(app, name, tmp_path / f"{name}.csv")
 
     def flags() -> dict[str, tuple[bool, bool]]:
         with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
@@ -167,9 +170,9 @@ def test_snapshot_keeps_the_purchase_day_flags_current(settings: Settings, tmp_p
     assert flags() == expected
 
 
-def test_snapshot_of_an_older_schema_is_rebuilt(settings: Settings, tmp_path: Path) -> None:
+def test_snapshot_of_an_older_schema_is_rebuilt(app: App, settings: Settings, tmp_path: Path) -> None:
     (tmp_path / "customers.csv").write_text("customer_id\na\n", encoding="utf-8")
-    ingest_file(settings, "customers", tmp_path / "customers.csv")
+    ingest_file(app, "customers", tmp_path / "customers.csv")
     version = snapshot.snapshot_version(settings.snapshot_path)
     assert version is not None
     with duckdb.connect(str(settings.snapshot_path)) as con:

@@ -21,13 +21,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from retentio.config import Settings
-from retentio.errors import UserError
+if TYPE_CHECKING:
+    pass
 
 
 class OutputFormat(StrEnum):
@@ -456,45 +456,3 @@ def rfm_output(report: Mapping[str, Any], fmt: OutputFormat) -> str:
             fmt_number(row["mean_frequency"], 1),
         )
     return render_table(table)
-
-
-# --- plumbing shared by the analytics commands ------------------------------------------------------
-
-
-def open_tables(settings: Settings) -> Any:
-    """The analytics snapshot of this installation as :class:`AnalyticsTables`.
-
-    Uses ``retentio.store.snapshot.open_analytics`` (kept fresh by ingest); before that exists, the
-    DuckDB file at ``settings.snapshot_path`` is opened read-only. A setting ``analytics_url`` (an
-    ibis connection URL such as ``clickhouse://...`` or ``bigquery://project/dataset``, once
-    :class:`~retentio.config.Settings` carries it) points the commands at another engine whose
-    tables follow the snapshot schema instead.
-    """
-    import ibis
-
-    from retentio.analytics.tables import AnalyticsTables
-
-    analytics_url = getattr(settings, "analytics_url", None)
-    if analytics_url:
-        return AnalyticsTables.from_backend(ibis.connect(analytics_url))
-
-    try:
-        from retentio.store.snapshot import open_analytics
-    except ImportError:
-        path = settings.snapshot_path
-        if not path.is_file():
-            raise UserError(f"no analytics data at {path}: load data first with `retentio ingest`") from None
-        return AnalyticsTables.from_backend(ibis.duckdb.connect(str(path), read_only=True))
-    return AnalyticsTables.from_backend(open_analytics(settings))
-
-
-def segment_customer_ids(settings: Settings, name: str) -> list[str]:
-    """Current members of a rule segment (from :mod:`retentio.analytics.segments`)."""
-    try:
-        from retentio.analytics.segments import member_ids
-    except ImportError:
-        raise UserError(
-            f"--segment {name!r}: rule segments are not available in this installation yet "
-            "(retentio.analytics.segments is missing)"
-        ) from None
-    return list(member_ids(settings, name))

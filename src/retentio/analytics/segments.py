@@ -53,7 +53,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -66,6 +66,10 @@ from retentio.analytics.rules import RuleError, parse_rule, printable
 from retentio.analytics.tables import AnalyticsTables
 from retentio.errors import UserError
 from retentio.store.schema import Customer, CustomerScore, Segment, SegmentMembership
+
+if TYPE_CHECKING:
+    from retentio.app import App
+    pass
 
 MAX_NAME_LENGTH = 100
 _CHUNK = 500  # ids per IN (...) list: well below SQLite's and PostgreSQL's parameter limits
@@ -668,30 +672,24 @@ def scores_from_store(session: Session) -> pa.Table | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Settings-level entry points (open the store and the snapshot)
+# Entry points over the application context (open the store and the snapshot)
 
 
-def member_ids(settings: Any, name: str) -> list[str]:
+def member_ids(app: App, name: str) -> list[str]:
     """Current members of segment ``name`` (the KPI command's ``--segment`` uses this)."""
-    from retentio.store.db import ensure_schema, session_scope
-
-    ensure_schema(settings)
-    with session_scope(settings) as session:
+    with app.read_session() as session:
         return current_members(session, name)
 
 
-def refresh_all(settings: Any, as_of: date, names: Sequence[str] | None = None) -> RefreshResult:
+def refresh_all(app: App, as_of: date, names: Sequence[str] | None = None) -> RefreshResult:
     """Refresh segments against the store's analytics snapshot (what ``segments refresh`` runs)."""
-    from retentio.store.db import ensure_schema, session_scope
-    from retentio.store.snapshot import open_analytics
 
-    ensure_schema(settings)
-    con = open_analytics(settings)
+    con = app.analytics_connection()
     try:
         tables = AnalyticsTables.from_backend(con)
-        with session_scope(settings) as session:
+        with app.session() as session:
             return refresh_segments(
-                session, tables, as_of, settings.timezone, names, scores_from_store(session)
+                session, tables, as_of, app.settings.timezone, names, scores_from_store(session)
             )
     finally:
         con.disconnect()

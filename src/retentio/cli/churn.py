@@ -14,8 +14,7 @@ from rich.table import Table
 
 from retentio.analytics.periods import parse_date
 from retentio.analytics.render import OutputFormat, jsonable, render_table, to_csv, to_json
-from retentio.cli.common import FormatOption, LocaleOption, emit, err_console, status
-from retentio.config import Settings
+from retentio.cli.common import FormatOption, LocaleOption, app_of, emit, err_console, status
 from retentio.i18n import translate
 
 churn_app = typer.Typer(
@@ -35,6 +34,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 @churn_app.command("train")
 def train_command(
+    ctx: typer.Context,
     cutoff: Annotated[
         str | None,
         typer.Option(
@@ -56,12 +56,12 @@ def train_command(
     """Backtest over rolling origins, fit the final model and save it as a new version."""
     from retentio.models.churn.store import train_and_save
 
-    settings = Settings.from_env()
+    app = app_of(ctx)
     day = parse_date(cutoff, "--cutoff") if cutoff else None
     quiet = output_format is not OutputFormat.table
     with status("training the churn model", enabled=not quiet):
         result, record = train_and_save(
-            settings,
+            app,
             cutoff=day,
             horizon_days=horizon_days,
             origins=origins,
@@ -75,13 +75,14 @@ def train_command(
     if output_format is OutputFormat.csv:
         emit(to_csv(list(_CSV_COLUMNS), _report_rows(result.report)))
         return
-    lang = settings.locale
+    lang = app.settings.locale
     emit(translate("churn.trained", lang, version=record.version, cutoff=result.report["cutoff"]))
     emit(render_table(_report_table(result.report, lang)))
 
 
 @churn_app.command("score")
 def score_command(
+    ctx: typer.Context,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Score at this local date (default: the day after the last order)."),
@@ -99,12 +100,10 @@ def score_command(
     """Score every customer with an order; store churn_risk, and reasons for those at risk."""
     from retentio.models.churn.store import score_and_store
 
-    settings = Settings.from_env()
+    app = app_of(ctx)
     day = parse_date(as_of, "--as-of") if as_of else None
     with status("scoring customers", enabled=output_format is OutputFormat.table):
-        summary = score_and_store(
-            settings, day, version, with_reasons=reasons, reasons_min_risk=reasons_min_risk
-        )
+        summary = score_and_store(app, day, version, with_reasons=reasons, reasons_min_risk=reasons_min_risk)
     data = {
         "model": "churn",
         "version": summary.model_version,
@@ -121,7 +120,7 @@ def score_command(
         emit(
             translate(
                 "churn.scored",
-                settings.locale,
+                app.settings.locale,
                 customers=f"{summary.customers:,}",
                 version=summary.model_version,
                 as_of=summary.as_of.isoformat(),
@@ -133,6 +132,7 @@ def score_command(
 
 @churn_app.command("explain")
 def explain_command(
+    ctx: typer.Context,
     customer_id: Annotated[str, typer.Argument(help="The customer to explain.")],
     version: VersionOption = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Explain at this local date.")] = None,
@@ -144,10 +144,10 @@ def explain_command(
     from retentio.models.churn.explain import render_reason
     from retentio.models.churn.store import explain_customer
 
-    settings = Settings.from_env()
+    app = app_of(ctx)
     day = parse_date(as_of, "--as-of") if as_of else None
-    lang = locale or settings.locale
-    result = explain_customer(settings, customer_id, version, day, top)
+    lang = locale or app.settings.locale
+    result = explain_customer(app, customer_id, version, day, top)
     for reason in result["reasons"]:
         reason["text"] = render_reason(reason, lang)
     if output_format is OutputFormat.json:
@@ -238,12 +238,14 @@ def _calibration_table(report: dict[str, Any], lang: str) -> Table:
 
 
 @churn_app.command("report")
-def report_command(version: VersionOption = None, output_format: FormatOption = OutputFormat.table) -> None:
+def report_command(
+    ctx: typer.Context, version: VersionOption = None, output_format: FormatOption = OutputFormat.table
+) -> None:
     """Backtest metrics of a saved model next to the BG/NBD and RFM-recency baselines."""
     from retentio.models.churn.store import load_churn_model
 
-    settings = Settings.from_env()
-    _, record = load_churn_model(settings, version)
+    app = app_of(ctx)
+    _, record = load_churn_model(app, version)
     report = record.metadata["metrics"]
     if output_format is OutputFormat.json:
         emit(
@@ -261,7 +263,7 @@ def report_command(version: VersionOption = None, output_format: FormatOption = 
     if output_format is OutputFormat.csv:
         emit(to_csv(list(_CSV_COLUMNS), _report_rows(report)))
         return
-    lang = settings.locale
+    lang = app.settings.locale
     emit(translate("churn.report.version", lang, version=record.version, cutoff=report["cutoff"]))
     emit(render_table(_report_table(report, lang)))
     emit(render_table(_calibration_table(report, lang)))

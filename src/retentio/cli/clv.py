@@ -16,8 +16,7 @@ from rich.table import Table
 
 from retentio.analytics.periods import parse_date
 from retentio.analytics.render import OutputFormat, fmt_money, render_table, to_csv, to_json
-from retentio.cli.common import FormatOption, emit, status
-from retentio.config import Settings
+from retentio.cli.common import FormatOption, app_of, emit, status
 
 clv_app = typer.Typer(
     help="Customer lifetime value: BG/NBD, MBG/NBD or Pareto/NBD with Gamma-Gamma spend.",
@@ -137,6 +136,7 @@ def _bucket_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 @clv_app.command("evaluate")
 def evaluate_command(
+    ctx: typer.Context,
     calibration_end: Annotated[
         str, typer.Option("--calibration-end", help="Last day of the calibration period (inclusive).")
     ],
@@ -153,10 +153,10 @@ def evaluate_command(
 
     start = parse_date(calibration_end, "--calibration-end")
     end = parse_date(holdout_end, "--holdout-end")
-    settings = Settings.from_env()
+    app = app_of(ctx)
     with (
         status("fitting and evaluating", enabled=output_format is OutputFormat.table),
-        analytics_tables(settings) as tables,
+        analytics_tables(app) as tables,
     ):
         report = evaluate_clv(tables, start, end, models=model, unit_days=unit_days)
     if output_format is OutputFormat.json:
@@ -243,6 +243,7 @@ def _fit_csv_rows(fit: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _fit_or_run(
+    ctx: typer.Context,
     service: Callable[..., Any],
     message: str,
     as_of: str | None,
@@ -253,10 +254,10 @@ def _fit_or_run(
     output_format: OutputFormat,
 ) -> dict[str, Any]:
     """Call ``fit_clv`` or ``run_clv`` (same options) under a spinner; the result's ``to_dict()``."""
-    settings = Settings.from_env()
+    app = app_of(ctx)
     with status(message, enabled=output_format is OutputFormat.table):
         result = service(
-            settings,
+            app,
             _as_of(as_of),
             model,
             horizon_months=horizon_months,
@@ -269,6 +270,7 @@ def _fit_or_run(
 
 @clv_app.command("fit")
 def fit_command(
+    ctx: typer.Context,
     as_of: AsOfOption = None,
     model: ModelOption = "bgnbd",
     horizon_months: HorizonOption = 12,
@@ -280,6 +282,7 @@ def fit_command(
     from retentio.models.clv_service.service import fit_clv
 
     data = _fit_or_run(
+        ctx,
         fit_clv,
         "fitting the CLV model",
         as_of,
@@ -299,6 +302,7 @@ def fit_command(
 
 @clv_app.command("score")
 def score_command(
+    ctx: typer.Context,
     version: Annotated[
         int | None, typer.Option("--version", help="Model version (default: the latest).")
     ] = None,
@@ -308,9 +312,9 @@ def score_command(
     """Write CLV, P(alive), expected purchases and the expected next-order date of every customer."""
     from retentio.models.clv_service.service import score_clv
 
-    settings = Settings.from_env()
+    app = app_of(ctx)
     with status("scoring customers", enabled=output_format is OutputFormat.table):
-        summary = score_clv(settings, version, _as_of(as_of))
+        summary = score_clv(app, version, _as_of(as_of))
     data = summary.to_dict()
     if output_format is OutputFormat.json:
         emit(to_json(data))
@@ -322,6 +326,7 @@ def score_command(
 
 @clv_app.command("run")
 def run_command(
+    ctx: typer.Context,
     as_of: AsOfOption = None,
     model: ModelOption = "bgnbd",
     horizon_months: HorizonOption = 12,
@@ -333,7 +338,15 @@ def run_command(
     from retentio.models.clv_service.service import run_clv
 
     data = _fit_or_run(
-        run_clv, "fitting and scoring", as_of, model, horizon_months, discount_rate, unit_days, output_format
+        ctx,
+        run_clv,
+        "fitting and scoring",
+        as_of,
+        model,
+        horizon_months,
+        discount_rate,
+        unit_days,
+        output_format,
     )
     if output_format is OutputFormat.json:
         emit(to_json(data))

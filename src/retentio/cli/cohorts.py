@@ -18,8 +18,7 @@ from retentio.analytics.periods import (
     period_start_of_index,
 )
 from retentio.analytics.render import OutputFormat
-from retentio.cli.common import AsOfOption, FormatOption, SegmentOption, status
-from retentio.config import Settings
+from retentio.cli.common import AsOfOption, FormatOption, SegmentOption, app_of, segment_members, status
 
 LIFECYCLE_DEFAULT_PERIODS = 12
 
@@ -33,6 +32,7 @@ def default_lifecycle_range(unit: str, as_of: date) -> tuple[date, date]:
 
 
 def cohorts_command(
+    ctx: typer.Context,
     by: Annotated[str, typer.Option("--by", help="Cohort period: month or week.")] = "month",
     metric: Annotated[
         str, typer.Option("--metric", help="customers (share ordering) or revenue (per customer).")
@@ -56,14 +56,14 @@ def cohorts_command(
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Cohort retention matrix by month or week of first order (cells not over yet are flagged)."""
-    settings = Settings.from_env()
-    as_of_date = as_of_or_today(as_of, settings.timezone)
+    app = app_of(ctx)
+    as_of_date = as_of_or_today(as_of, app.settings.timezone)
     start_date = parse_date(start, "--from") if start else None
     end_date = parse_date(end, "--to") if end else None
     unit = check_unit(by)
     with status("building cohorts…"):
-        tables = render.open_tables(settings)
-        customer_ids = render.segment_customer_ids(settings, segment) if segment else None
+        tables = app.analytics()
+        customer_ids = segment_members(app, segment) if segment else None
         if lifecycle_view:
             default_start, default_end = default_lifecycle_range(unit, as_of_date)
             periods = lifecycle(

@@ -52,6 +52,25 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+def app_of(ctx: typer.Context) -> App:
+    """The application context of this command invocation: built from the environment on first
+    use, kept on the root click context, closed when the command ends."""
+    from retentio.app import App
+
+    root = ctx.find_root()
+    if not isinstance(root.obj, App):
+        root.obj = App(Settings.from_env())
+        root.call_on_close(root.obj.close)
+    return root.obj
+
+
+def segment_members(app: App, name: str) -> list[str]:
+    """Current members of rule segment ``name`` (the ``--segment`` option of analytic commands)."""
+    from retentio.analytics import segments
+
+    return segments.member_ids(app, name)
+
+
 @contextmanager
 def app_context() -> Iterator[App]:
     """The command's application context, built from the environment and closed at the end."""

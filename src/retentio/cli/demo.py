@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
-from retentio.cli.common import OutputFormat, print_json, settings
+from retentio.cli.common import OutputFormat, app_of, print_json
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
+        ctx: typer.Context,
         from_: Annotated[
             Path | None,
             typer.Option("--from", help="Directory of <table>.csv files to use instead of generated data."),
@@ -25,7 +26,7 @@ def register(app: typer.Typer) -> None:
         from retentio.demo.job import run_demo
 
         report = run_demo(
-            settings(), source=from_, customers=customers, seed=seed, quiet=format_ is OutputFormat.json
+            app_of(ctx), source=from_, customers=customers, seed=seed, quiet=format_ is OutputFormat.json
         )
         if format_ is OutputFormat.json:
             print_json(report)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from retentio.cli.common import OutputFormat, console, print_json, progress, settings
+from retentio.cli.common import OutputFormat, app_of, console, print_json, progress
 from retentio.errors import UserError
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ def show_summary(summary: IngestSummary) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     def ingest(
+        ctx: typer.Context,
         table: Annotated[
             str,
             typer.Argument(
@@ -95,7 +96,9 @@ def register(app: typer.Typer) -> None:
         )
         try:
             with progress() as bar:
-                summary = ingest_file(settings(), table, path, options, rejects_path=rejects, stage=bar.stage)
+                summary = ingest_file(
+                    app_of(ctx), table, path, options, rejects_path=rejects, stage=bar.stage
+                )
         except StrictRejected as exc:
             if format_ is OutputFormat.json:
                 print_json(exc.summary.as_dict())

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from retentio.analytics import render
 from retentio.analytics.engagement import (
     EngagementReport,
     channel_groups,
@@ -22,8 +21,7 @@ from retentio.analytics.engagement import (
 from retentio.analytics.journey import FUNNEL_STEPS, JourneyFunnel, journey_funnel
 from retentio.analytics.periods import as_of_or_today, parse_date, resolve_period
 from retentio.analytics.render import OutputFormat, fmt_number, fmt_rate, render_table, to_csv, to_json
-from retentio.cli.common import AsOfOption, FormatOption
-from retentio.config import Settings
+from retentio.cli.common import AsOfOption, FormatOption, app_of
 from retentio.errors import UserError
 
 JOURNEY_BY = ("channel",)
@@ -41,6 +39,7 @@ def _fmt_hours(hours: float | None) -> str:
 
 
 def journey_command(
+    ctx: typer.Context,
     start: Annotated[
         str | None, typer.Option("--from", help="First local date of entry into the funnel (YYYY-MM-DD).")
     ] = None,
@@ -61,12 +60,12 @@ def journey_command(
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """The journey funnel: customers per step, conversion (Wilson 95 % CI), median time, drop-off."""
-    settings = Settings.from_env()
+    app = app_of(ctx)
     if by is not None and by not in JOURNEY_BY:
         raise UserError(f"--by {by!r}: use {', '.join(JOURNEY_BY)}")
-    as_of_date = as_of_or_today(as_of, settings.timezone)
+    as_of_date = as_of_or_today(as_of, app.settings.timezone)
     chosen_steps = tuple(steps.split(",")) if steps else FUNNEL_STEPS
-    tables = render.open_tables(settings)
+    tables = app.analytics()
     funnel = journey_funnel(
         tables,
         _optional_date(start, "--from"),
@@ -131,6 +130,7 @@ def _funnel_table(title: str, steps: list[dict[str, Any]]) -> str:
 
 
 def engagement_command(
+    ctx: typer.Context,
     start: Annotated[str | None, typer.Option("--from", help="First local date of the period.")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Day after the period (exclusive).")] = None,
     period: Annotated[
@@ -149,14 +149,14 @@ def engagement_command(
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Email open/click rates, visits per customer per 30 days and session duration, by group."""
-    settings = Settings.from_env()
+    app = app_of(ctx)
     if by not in ENGAGEMENT_BY:
         raise UserError(f"--by {by!r}: use one of {', '.join(ENGAGEMENT_BY)}")
-    as_of_date = as_of_or_today(as_of, settings.timezone)
+    as_of_date = as_of_or_today(as_of, app.settings.timezone)
     chosen = resolve_period(
         _optional_date(start, "--from"), _optional_date(end, "--to"), period, last, as_of_date
     )
-    tables = render.open_tables(settings)
+    tables = app.analytics()
     groups = None
     group_day = min(chosen.end, as_of_date)
     if by == "channel":
@@ -165,10 +165,8 @@ def engagement_command(
         groups = rfm_groups(tables, group_day)
     elif by == "segment":
         from retentio.analytics.segments import list_segments
-        from retentio.store.db import ensure_schema, session_scope
 
-        ensure_schema(settings)
-        with session_scope(settings) as session:
+        with app.read_session() as session:
             rules = {s.name: s.rule for s in list_segments(session)}
         groups = rule_groups(tables, group_day, rules)
     report = engagement_report(tables, chosen.start, chosen.end, groups, None if by == "none" else by)

@@ -11,11 +11,19 @@ from retentio.analytics import render
 from retentio.analytics.kpis import compute_kpis, parse_benchmarks
 from retentio.analytics.periods import as_of_or_today, parse_date, resolve_period
 from retentio.analytics.render import OutputFormat
-from retentio.cli.common import AsOfOption, FormatOption, SegmentOption, err_console, status
-from retentio.config import Settings
+from retentio.cli.common import (
+    AsOfOption,
+    FormatOption,
+    SegmentOption,
+    app_of,
+    err_console,
+    segment_members,
+    status,
+)
 
 
 def kpi_command(
+    ctx: typer.Context,
     start: Annotated[
         str | None, typer.Option("--from", help="First local date of the period (YYYY-MM-DD).")
     ] = None,
@@ -44,8 +52,8 @@ def kpi_command(
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Retention KPIs for [from, to) in local dates (DESIGN §4), against the previous period."""
-    settings = Settings.from_env()
-    as_of_date = as_of_or_today(as_of, settings.timezone)
+    app = app_of(ctx)
+    as_of_date = as_of_or_today(as_of, app.settings.timezone)
     chosen = resolve_period(
         parse_date(start, "--from") if start else None,
         parse_date(end, "--to") if end else None,
@@ -55,13 +63,13 @@ def kpi_command(
     )
     benchmarks = parse_benchmarks(benchmark or [])
     with status("computing KPIs…"):
-        tables = render.open_tables(settings)
-        customer_ids = render.segment_customer_ids(settings, segment) if segment else None
+        tables = app.analytics()
+        customer_ids = segment_members(app, segment) if segment else None
         report = compute_kpis(
             tables,
             chosen.start,
             chosen.end,
-            active_window or settings.active_window_days,
+            active_window or app.settings.active_window_days,
             as_of=as_of_date,
             customer_ids=customer_ids,
             by=by,
@@ -69,7 +77,7 @@ def kpi_command(
         )
     no_orders = not report.get("groups") and report["counts"]["purchase_frequency"]["numerator"] == 0
     if as_of is None and no_orders:
-        _hint_when_data_ended(tables, chosen.start, settings.locale)
+        _hint_when_data_ended(tables, chosen.start, app.settings.locale)
     if segment:
         report = {"segment": segment, **report}
     typer.echo(render.kpi_output(report, output_format), nl=False)

@@ -17,8 +17,7 @@ from typer.core import TyperGroup
 
 from retentio.analytics.periods import parse_date
 from retentio.analytics.render import OutputFormat, render_table, to_csv, to_json
-from retentio.cli.common import FormatOption, LocaleOption, emit, status
-from retentio.config import Settings
+from retentio.cli.common import FormatOption, LocaleOption, app_of, emit, status
 from retentio.i18n import translate
 
 
@@ -49,6 +48,7 @@ ModelOption = Annotated[
 
 @recommend_app.command("for")
 def for_command(
+    ctx: typer.Context,
     customer_id: Annotated[str, typer.Argument(help="The customer to recommend to.")],
     n: Annotated[int, typer.Option("--n", help="How many products.")] = 5,
     model: ModelOption = ModelKind.cooccurrence,
@@ -58,10 +58,10 @@ def for_command(
     """Top-N products for one customer, each with the reason it was picked."""
     from retentio.models.recommend.service import service_for
 
-    settings = Settings.from_env()
-    lang = locale or settings.locale
+    app = app_of(ctx)
+    lang = locale or app.settings.locale
     with status("loading the recommender", enabled=output_format is OutputFormat.table):
-        service = service_for(settings, model.value, locale=lang)
+        service = service_for(app, model.value, locale=lang)
         picks = service.recommend(customer_id, n)
     if output_format is OutputFormat.json:
         emit(
@@ -87,15 +87,16 @@ def for_command(
 
 @recommend_app.command("train")
 def train_command(
+    ctx: typer.Context,
     model: ModelOption = ModelKind.cooccurrence,
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Fit a recommender on all purchases and save it as a new version."""
     from retentio.models.recommend.service import train_and_save
 
-    settings = Settings.from_env()
+    app = app_of(ctx)
     with status("training the recommender", enabled=output_format is OutputFormat.table):
-        fitted, record = train_and_save(settings, model.value)
+        fitted, record = train_and_save(app, model.value)
     data = {"model": model.value, "version": record.version, **record.metadata}
     data.pop("libraries", None)
     if output_format is OutputFormat.json:
@@ -107,7 +108,7 @@ def train_command(
         emit(
             translate(
                 "recommend.trained",
-                settings.locale,
+                app.settings.locale,
                 model=model.value,
                 version=record.version,
                 items=f"{len(fitted.items_):,}",
@@ -122,6 +123,7 @@ def _fmt(value: Any) -> str:
 
 @recommend_app.command("evaluate")
 def evaluate_command(
+    ctx: typer.Context,
     split: Annotated[
         str | None,
         typer.Option(
@@ -133,14 +135,12 @@ def evaluate_command(
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Time-split evaluation: precision@k, recall@k, NDCG@k of both models against popularity."""
-    from retentio.analytics.tables import AnalyticsTables
     from retentio.models.recommend.evaluate import MODELS, time_split_evaluation
-    from retentio.store.snapshot import open_analytics
 
-    settings = Settings.from_env()
+    app = app_of(ctx)
     day = parse_date(split, "--split") if split else None
     with status("evaluating recommenders", enabled=output_format is OutputFormat.table):
-        tables = AnalyticsTables.from_backend(open_analytics(settings))
+        tables = app.analytics()
         result = time_split_evaluation(tables, day, test_days, k)
     metrics = (f"precision_at_{k}", f"recall_at_{k}", f"ndcg_at_{k}")
     if output_format is OutputFormat.json:
@@ -150,7 +150,7 @@ def evaluate_command(
         rows = [{"model": name, **result["models"][name]} for name in MODELS]
         emit(to_csv(["model", *metrics], rows))
         return
-    lang = settings.locale
+    lang = app.settings.locale
     table = Table(
         title=translate(
             "recommend.eval.title",

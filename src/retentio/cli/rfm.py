@@ -11,11 +11,11 @@ from retentio.analytics import render
 from retentio.analytics.periods import as_of_or_today
 from retentio.analytics.render import OutputFormat
 from retentio.analytics.rfm import load_segment_map, rfm_report
-from retentio.cli.common import SegmentOption, status
-from retentio.config import Settings
+from retentio.cli.common import SegmentOption, app_of, segment_members, status
 
 
 def rfm_command(
+    ctx: typer.Context,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Score orders before this local date (default: today)."),
@@ -31,12 +31,12 @@ def rfm_command(
     ] = OutputFormat.table,
 ) -> None:
     """Recency, frequency and monetary scores 1–5 and the 11 named RFM segments."""
-    settings = Settings.from_env()
-    as_of_date = as_of_or_today(as_of, settings.timezone)
+    app = app_of(ctx)
+    as_of_date = as_of_or_today(as_of, app.settings.timezone)
     mapping = load_segment_map(segment_map) if segment_map else None
     with status("scoring customers…"):
-        tables = render.open_tables(settings)
-        customer_ids = render.segment_customer_ids(settings, segment) if segment else None
+        tables = app.analytics()
+        customer_ids = segment_members(app, segment) if segment else None
         report = rfm_report(tables, as_of_date, mapping, customer_ids)
     typer.echo(render.rfm_output(report, output_format), nl=False)
 

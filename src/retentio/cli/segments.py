@@ -11,35 +11,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from retentio.analytics import render
 from retentio.analytics import segments as service
 from retentio.analytics.features import FEATURES
 from retentio.analytics.periods import as_of_or_today
 from retentio.analytics.render import OutputFormat, fmt_number, fmt_rate, render_table, to_csv, to_json
 from retentio.analytics.rules import RuleError, parse_rule
-from retentio.cli.common import FormatOption, emit
-from retentio.config import Settings
+from retentio.cli.common import FormatOption, app_of, emit
+
+if TYPE_CHECKING:
+    from retentio.app import App
 
 segments_app = typer.Typer(
     help="Rule segments (e.g. VIP: aov > 5000 and orders >= 5): define, refresh, members, history.",
     no_args_is_help=True,
 )
-
-
-@contextmanager
-def _store(settings: Settings) -> Iterator[Session]:
-    from retentio.store.db import ensure_schema, session_scope
-
-    ensure_schema(settings)
-    with session_scope(settings) as session:
-        yield session
 
 
 @contextmanager
@@ -54,10 +45,10 @@ def _rule_errors() -> Iterator[None]:
         sys.exit(2)
 
 
-def _local(moment: datetime | None, settings: Settings) -> str:
+def _local(moment: datetime | None, app: App) -> str:
     if moment is None:
         return "–"
-    return moment.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(ZoneInfo(app.settings.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def _share_line(share: service.Share) -> str:
@@ -67,16 +58,17 @@ def _share_line(share: service.Share) -> str:
 
 @segments_app.command("create")
 def create_command(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Segment name, e.g. vip.")],
     rule: Annotated[str, typer.Argument(help='Rule, e.g. "aov > 5000 and orders >= 5".')],
     description: Annotated[str | None, typer.Option("--description", help="What the segment is for.")] = None,
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Define a segment (the rule is checked now; members appear at the next refresh)."""
-    settings = Settings.from_env()
+    app = app_of(ctx)
     with _rule_errors():
         parse_rule(rule)  # a bad rule is reported before anything about the store
-    with _rule_errors(), _store(settings) as session:
+    with _rule_errors(), app.session() as session:
         info = service.create_segment(session, name, rule, description)
     if output_format is OutputFormat.table:
         emit(f"segment {info.name!r} created; run 'retentio segments refresh' to fill it")
@@ -86,6 +78,7 @@ def create_command(
 
 @segments_app.command("check")
 def check_command(
+    ctx: typer.Context,
     rule: Annotated[str, typer.Argument(help="Rule to check.")],
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Evaluate as of this local date (default: today).")
@@ -93,11 +86,11 @@ def check_command(
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Check a rule and count the customers it matches, without saving anything."""
-    settings = Settings.from_env()
+    app = app_of(ctx)
     with _rule_errors():
         parse_rule(rule)
-    as_of_date = as_of_or_today(as_of, settings.timezone)
-    tables = render.open_tables(settings)
+    as_of_date = as_of_or_today(as_of, app.settings.timezone)
+    tables = app.analytics()
     members, customers = service.evaluate_segments(tables, as_of_date, {"rule": rule})
     matching = len(members["rule"])
     share = matching / customers if customers else None
@@ -115,10 +108,10 @@ def check_command(
 
 
 @segments_app.command("list")
-def list_command(output_format: FormatOption = OutputFormat.table) -> None:
+def list_command(ctx: typer.Context, output_format: FormatOption = OutputFormat.table) -> None:
     """All segments with their current size and the share of customers in at least one."""
-    settings = Settings.from_env()
-    with _store(settings) as session:
+    app = app_of(ctx)
+    with app.read_session() as session:
         infos = [i.as_dict() for i in service.list_segments(session)]
         share = service.store_share(session)
     if output_format is OutputFormat.json:
@@ -131,19 +124,20 @@ def list_command(output_format: FormatOption = OutputFormat.table) -> None:
             table.add_column(column, justify="right" if column == "size" else "left")
         for info in infos:
             table.add_row(
-                info["name"], fmt_number(info["size"]), info["rule"], _local(info["refreshed_at"], settings)
+                info["name"], fmt_number(info["size"]), info["rule"], _local(info["refreshed_at"], app)
             )
         emit(render_table(table) + _share_line(share))
 
 
 @segments_app.command("show")
 def show_command(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Segment name.")],
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """A segment's definition, size and size history (one point per refresh that changed it)."""
-    settings = Settings.from_env()
-    with _store(settings) as session:
+    app = app_of(ctx)
+    with app.read_session() as session:
         info = service.segment_info(session, name)
         history = [p.as_dict() for p in service.size_history(session, name)]
     if output_format is OutputFormat.json:
@@ -156,14 +150,14 @@ def show_command(
             f"rule:        {info.rule}",
             f"description: {info.description or '–'}",
             f"size:        {info.size:,}",
-            f"refreshed:   {_local(info.refreshed_at, settings)}",
+            f"refreshed:   {_local(info.refreshed_at, app)}",
         ]
         table = Table(title="Size history")
         for column in ("as of", "size", "entered", "left"):
             table.add_column(column, justify="left" if column == "as of" else "right")
         for point in history:
             table.add_row(
-                _local(point["at"], settings),
+                _local(point["at"], app),
                 fmt_number(point["size"]),
                 fmt_number(point["entered"]),
                 fmt_number(point["left"]),
@@ -173,6 +167,7 @@ def show_command(
 
 @segments_app.command("refresh")
 def refresh_command(
+    ctx: typer.Context,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Evaluate on facts before this local date (default: today).")
     ] = None,
@@ -182,9 +177,9 @@ def refresh_command(
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Re-evaluate segments and record who entered and who left (idempotent for the same as-of)."""
-    settings = Settings.from_env()
-    as_of_date = as_of_or_today(as_of, settings.timezone)
-    result = service.refresh_all(settings, as_of_date, segment or None)
+    app = app_of(ctx)
+    as_of_date = as_of_or_today(as_of, app.settings.timezone)
+    result = service.refresh_all(app, as_of_date, segment or None)
     data = result.as_dict()
     if output_format is OutputFormat.json:
         emit(to_json(data))
@@ -212,13 +207,14 @@ def refresh_command(
 
 @segments_app.command("members")
 def members_command(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Segment name.")],
     out: Annotated[Path | None, typer.Option("--out", help="Write the members to this CSV file.")] = None,
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Current members with contact fields (CSV export with --out)."""
-    settings = Settings.from_env()
-    with _store(settings) as session:
+    app = app_of(ctx)
+    with app.read_session() as session:
         rows = service.member_rows(session, name)
     if out is not None:
         count = service.write_members_csv(rows, out)
@@ -238,20 +234,21 @@ def members_command(
                 row["email"] or "",
                 row["first_name"] or "",
                 row["last_name"] or "",
-                _local(row["entered_at"], settings),
+                _local(row["entered_at"], app),
             )
         emit(render_table(table))
 
 
 @segments_app.command("history")
 def history_command(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Segment name.")],
     customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's stays.")] = None,
     output_format: FormatOption = OutputFormat.table,
 ) -> None:
     """Who entered and left the segment, and when (one row per stay)."""
-    settings = Settings.from_env()
-    with _store(settings) as session:
+    app = app_of(ctx)
+    with app.read_session() as session:
         intervals = [i.as_dict() for i in service.membership_history(session, name, customer)]
     if output_format is OutputFormat.json:
         emit(to_json({"segment": name, "intervals": intervals}))
@@ -264,26 +261,26 @@ def history_command(
         for interval in intervals:
             table.add_row(
                 interval["customer_id"],
-                _local(interval["entered_at"], settings),
-                _local(interval["left_at"], settings),
+                _local(interval["entered_at"], app),
+                _local(interval["left_at"], app),
             )
         emit(render_table(table))
 
 
 @segments_app.command("delete")
-def delete_command(name: Annotated[str, typer.Argument(help="Segment name.")]) -> None:
+def delete_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Segment name.")]) -> None:
     """Delete a segment and its membership history."""
-    settings = Settings.from_env()
-    with _store(settings) as session:
+    app = app_of(ctx)
+    with app.session() as session:
         service.delete_segment(session, name)
     emit(f"segment {name!r} deleted")
 
 
 @segments_app.command("init-defaults")
-def init_defaults_command(output_format: FormatOption = OutputFormat.table) -> None:
+def init_defaults_command(ctx: typer.Context, output_format: FormatOption = OutputFormat.table) -> None:
     """Create the default segments (vip, at-risk, new, sleeping) that do not exist yet."""
-    settings = Settings.from_env()
-    with _store(settings) as session:
+    app = app_of(ctx)
+    with app.session() as session:
         created = service.init_default_segments(session)
     if output_format is OutputFormat.json:
         emit(to_json({"created": created}))

@@ -13,42 +13,43 @@ from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from retentio.config import Settings
 from retentio.errors import InputError
 from retentio.i18n import translate
 from retentio.ingest import ingest_directory
 
+if TYPE_CHECKING:
+    from retentio.app import App
+
 console = Console(highlight=False)
 
 
-def _generated_shop(settings: Settings, customers: int, seed: int, quiet: bool) -> Path:
+def _generated_shop(app: App, customers: int, seed: int, quiet: bool) -> Path:
     from retentio.demo.generator import generate
 
-    folder = settings.home / "demo-shop"
+    folder = app.settings.home / "demo-shop"
     meta_path = folder / "metadata.json"
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("customers") == customers and meta.get("seed") == seed:
             return folder
     if not quiet:
-        console.print(translate("demo.generating", settings.locale, customers=customers, seed=seed))
+        console.print(translate("demo.generating", app.settings.locale, customers=customers, seed=seed))
     generate(folder, customers=customers, seed=seed)
     return folder
 
 
-def _segments(settings: Settings, as_of: date) -> dict[str, Any]:
+def _segments(app: App, as_of: date) -> dict[str, Any]:
     """Create the default rule segments (VIP, at risk, new, sleeping) and refresh them at ``as_of``."""
     from retentio.analytics.segments import init_default_segments, refresh_all
-    from retentio.store.db import session_scope
 
-    with session_scope(settings) as session:
+    with app.session() as session:
         init_default_segments(session)
-    result = refresh_all(settings, as_of).as_dict()
+    result = refresh_all(app, as_of).as_dict()
     return {
         "as_of": as_of.isoformat(),
         "segments": [{"name": s["name"], "size": s["size"]} for s in result["segments"]],
@@ -57,16 +58,16 @@ def _segments(settings: Settings, as_of: date) -> dict[str, Any]:
     }
 
 
-def _models(settings: Settings, quiet: bool) -> dict[str, Any]:
+def _models(app: App, quiet: bool) -> dict[str, Any]:
     """Fit and score CLV (BG/NBD + Gamma-Gamma) and churn risk; list valuable customers at risk."""
     from retentio.models.churn.store import score_and_store, train_and_save
     from retentio.models.clv_service import run_clv
 
     if not quiet:
-        console.print(translate("demo.models", settings.locale))
-    clv = run_clv(settings)
-    training, record = train_and_save(settings)
-    scored = score_and_store(settings, version=record.version)
+        console.print(translate("demo.models", app.settings.locale))
+    clv = run_clv(app)
+    training, record = train_and_save(app)
+    scored = score_and_store(app, version=record.version)
     pooled = training.report.get("pooled", {})
     return {
         "clv": clv.to_dict(),
@@ -76,16 +77,15 @@ def _models(settings: Settings, quiet: bool) -> dict[str, Any]:
             "high_risk": scored.high_risk,
             "backtest": pooled,
         },
-        "valuable_at_risk": _valuable_at_risk(settings, limit=5),
+        "valuable_at_risk": _valuable_at_risk(app, limit=5),
     }
 
 
-def _valuable_at_risk(settings: Settings, limit: int) -> list[dict[str, Any]]:
+def _valuable_at_risk(app: App, limit: int) -> list[dict[str, Any]]:
     """The customers with the highest CLV among those with churn risk >= 0.5, with their reasons."""
     from sqlalchemy import select
     from sqlalchemy.orm import Session, aliased
 
-    from retentio.store.db import engine_for
     from retentio.store.schema import CustomerScore
 
     churn, value = aliased(CustomerScore), aliased(CustomerScore)
@@ -96,7 +96,7 @@ def _valuable_at_risk(settings: Settings, limit: int) -> list[dict[str, Any]]:
         .order_by(value.clv.desc(), churn.customer_id)
         .limit(limit)
     )
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         rows = session.execute(query).all()
     return [
         {"customer_id": r[0], "churn_risk": r[1], "clv": r[2], "reasons": (r[3] or {}).get("reasons", [])}
@@ -153,7 +153,7 @@ HEADLINE = (
 
 
 def run_demo(
-    settings: Settings,
+    app: App,
     source: Path | None = None,
     customers: int = 20_000,
     seed: int = 42,
@@ -162,24 +162,24 @@ def run_demo(
     """Run the demo end to end; returns the report (also printed unless ``quiet``)."""
     from retentio.analytics.kpis import compute_kpis
     from retentio.analytics.tables import AnalyticsTables
-    from retentio.store.snapshot import open_analytics
 
     if source is not None and not source.is_dir():
         raise InputError(f"--from {source}: not a directory")
-    folder = source if source is not None else _generated_shop(settings, customers, seed, quiet)
-    summaries = ingest_directory(settings, folder)
+    folder = source if source is not None else _generated_shop(app, customers, seed, quiet)
+    app.upgrade()  # the demo sets up its store: create it, or migrate one made by an older version
+    summaries = ingest_directory(app, folder)
     rows = sum(s.read for s in summaries)
     rejected = sum(s.rejected for s in summaries)
-    con = open_analytics(settings)
+    con = app.analytics_connection()
     tables = AnalyticsTables.from_backend(con)
     last = tables.orders.order_date.max().execute()
     if last is None:
         raise InputError(f"{folder} holds no orders: nothing to report")
     start, end = headline_period(last if isinstance(last, date) else last.date())
-    kpis = compute_kpis(tables, start, end, settings.active_window_days)
+    kpis = compute_kpis(tables, start, end, app.settings.active_window_days)
     con.disconnect()
-    models = _models(settings, quiet)
-    segments = _segments(settings, end)
+    models = _models(app, quiet)
+    segments = _segments(app, end)
     report = {
         "source": str(folder),
         "ingest": [asdict(s) for s in summaries],
@@ -188,7 +188,7 @@ def run_demo(
         "segments": segments,
     }
     if not quiet:
-        lang = settings.locale
+        lang = app.settings.locale
         console.print(translate("demo.loaded", lang, rows=rows, tables=len(summaries), rejected=rejected))
         console.print(translate("demo.period", lang, start=start.isoformat(), end=end.isoformat()))
         table = Table(show_header=True, header_style="bold")

@@ -23,27 +23,22 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from retentio.analytics.render import CsvWriter
 from retentio.config import Settings
+
+if TYPE_CHECKING:
+    from retentio.app import App
 from retentio.contract import TABLES
 from retentio.errors import InputError, UserError
 from retentio.ingest.readers import RawTable, read_any
 from retentio.ingest.validate import IngestOptions, validate
 from retentio.ingest.writer import write
-from retentio.store import snapshot
-from retentio.store.db import (
-    bump_data_version,
-    engine_for,
-    lock_for_ingest,
-    prepare_store,
-    store_id,
-    write_transaction,
-)
+from retentio.store.db import bump_data_version, lock_for_ingest, prepare_home, store_id, write_transaction
 from retentio.store.schema import IngestRun
 
 Stage = Callable[[str, int], Callable[[int], None]]  # (description, total) -> advance(n)
@@ -230,7 +225,7 @@ def _why(exc: OSError) -> str:
 
 
 def ingest_file(
-    settings: Settings,
+    app: App,
     table: str,
     path: Path | str,
     options: IngestOptions | None = None,
@@ -245,13 +240,15 @@ def ingest_file(
     if spec is None:
         raise InputError(f"unknown table {table!r}: choose one of {', '.join(TABLES)}")
     path = Path(path)
+    settings = app.settings
+    prepare_home(settings)  # a one-line error for a home that is a file or read-only, before anything
     rejects = RejectsFile.prepare(settings, table, rejects_path)  # fails now, before the store is touched
     if stage:
         stage(f"reading {path.name}", 0)
     try:
         raw = read_any(path, options.encoding, options.delimiter)
-        engine = engine_for(settings)
-        prepare_store(settings, engine)
+        app.prepare_store()
+        engine = app.engine
         if stage:
             stage(f"validating {raw.num_rows:,} rows of {path.name}", 0)
         validated = validate(raw, spec, options, settings.tz)
@@ -365,7 +362,7 @@ def ingest_file(
         if stage:
             stage("updating the analytics snapshot", 0)
         if result.written is not None:
-            snapshot.Snapshot(settings).apply(
+            app.snapshot.apply(
                 table, result.written, result.placeholders, identity, after - 1, after
             )
     summary.seconds = time.perf_counter() - started
@@ -398,7 +395,7 @@ def table_files(directory: Path, table: str) -> list[Path]:
 
 
 def ingest_directory(
-    settings: Settings, directory: Path, options: IngestOptions | None = None, stage: Stage | None = None
+    app: App, directory: Path, options: IngestOptions | None = None, stage: Stage | None = None
 ) -> list[IngestSummary]:
     """Ingest every file of :func:`table_files` found in ``directory``, tables in reference order."""
     from retentio.contract import LOAD_ORDER
@@ -406,7 +403,7 @@ def ingest_directory(
     summaries = []
     for table in LOAD_ORDER:
         for candidate in table_files(directory, table):
-            summaries.append(ingest_file(settings, table, candidate, options, stage=stage))
+            summaries.append(ingest_file(app, table, candidate, options, stage=stage))
     if not summaries:
         raise InputError(f"{directory} holds no <table>{'/'.join(DATA_SUFFIXES)} file of the data contract")
     return summaries

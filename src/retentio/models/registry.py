@@ -25,18 +25,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.models.scores_writer import FLOAT_SCORES as _FLOAT_SCORES
 from retentio.models.scores_writer import SCORE_COLUMNS as SCORE_COLUMNS
 from retentio.models.scores_writer import write_scores as write_scores
+
+if TYPE_CHECKING:
+    from retentio.app import App
 
 _LIBRARIES = ("retentio", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "duckdb")
 
@@ -69,9 +71,9 @@ def local_midnight(day: date, timezone: str) -> datetime:
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
-def models_dir(settings: Settings) -> Path:
+def models_dir(app: App) -> Path:
     """The directory under which model artifacts are saved."""
-    return settings.home / "models"
+    return app.settings.home / "models"
 
 
 def library_versions() -> dict[str, str]:
@@ -91,7 +93,7 @@ def _check_name(name: str) -> None:
 
 
 def save_model(
-    settings: Settings,
+    app: App,
     name: str,
     files: Mapping[str, bytes],
     metadata: Mapping[str, Any],
@@ -102,7 +104,6 @@ def save_model(
     ``metadata`` must be JSON-serialisable; library versions are added under ``"libraries"`` unless
     given. ``as_of`` is the moment the model describes (e.g. the training cutoff), tz-aware.
     """
-    from retentio.store.db import ensure_schema, session_scope
     from retentio.store.schema import ModelVersion
 
     _check_name(name)
@@ -112,8 +113,8 @@ def save_model(
     meta = dict(metadata)
     meta.setdefault("libraries", library_versions())
     json.dumps(meta)  # fail before writing anything if the metadata cannot be stored
-    ensure_schema(settings)
-    root = models_dir(settings) / name
+    app.store()
+    root = models_dir(app) / name
     root.mkdir(parents=True, exist_ok=True)
     created = datetime.now(UTC)
     for _attempt in range(5):
@@ -122,7 +123,7 @@ def save_model(
         try:
             for file_name, content in files.items():
                 (staging / file_name).write_bytes(content)
-            with session_scope(settings) as session:
+            with app.session() as session:
                 current = session.scalar(
                     select(func.max(ModelVersion.version)).where(ModelVersion.name == name)
                 )
@@ -162,13 +163,11 @@ def _record(row: Any) -> ModelRecord:
     )
 
 
-def load_model(settings: Settings, name: str, version: int | None = None) -> ModelRecord:
+def load_model(app: App, name: str, version: int | None = None) -> ModelRecord:
     """The record of model ``name`` at ``version`` (the latest when None)."""
-    from retentio.store.db import ensure_schema, session_scope
     from retentio.store.schema import ModelVersion
 
-    ensure_schema(settings)
-    with session_scope(settings) as session:
+    with app.read_session() as session:
         query = select(ModelVersion).where(ModelVersion.name == name)
         if version is None:
             query = query.order_by(ModelVersion.version.desc()).limit(1)
@@ -181,13 +180,11 @@ def load_model(settings: Settings, name: str, version: int | None = None) -> Mod
         return _record(row)
 
 
-def list_models(settings: Settings, name: str | None = None) -> list[ModelRecord]:
+def list_models(app: App, name: str | None = None) -> list[ModelRecord]:
     """Every saved model version (of ``name`` when given), oldest first."""
-    from retentio.store.db import ensure_schema, session_scope
     from retentio.store.schema import ModelVersion
 
-    ensure_schema(settings)
-    with session_scope(settings) as session:
+    with app.read_session() as session:
         query = select(ModelVersion).order_by(ModelVersion.name, ModelVersion.version)
         if name is not None:
             query = query.where(ModelVersion.name == name)
@@ -209,7 +206,7 @@ def _as_utc(value: Any) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def latest_scores(settings: Settings) -> pa.Table:
+def latest_scores(app: App) -> pa.Table:
     """One row per scored customer: customer_id, churn_risk, clv, p_alive, expected_purchases, next_order_at.
 
     Each model fills some of the columns (churn: ``churn_risk``; CLV models: the rest); for each column
@@ -218,17 +215,16 @@ def latest_scores(settings: Settings) -> pa.Table:
     """
     import pandas as pd
 
-    from retentio.store.db import engine_for, ensure_schema
     from retentio.store.schema import CustomerScore
 
-    ensure_schema(settings)
+    app.store()
     query = select(
         CustomerScore.customer_id,
         CustomerScore.model,
         CustomerScore.as_of,
         *(getattr(CustomerScore, c) for c in SCORE_COLUMNS),
     ).order_by(CustomerScore.as_of, CustomerScore.model)
-    with engine_for(settings).connect() as conn:
+    with app.engine.connect() as conn:
         rows = conn.execute(query).all()
     schema = pa.schema(
         [("customer_id", pa.string())]

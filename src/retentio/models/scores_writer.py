@@ -34,7 +34,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,8 +42,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from sqlalchemy import Engine, delete, select
 
-from retentio.config import Settings
 from retentio.errors import UserError
+
+if TYPE_CHECKING:
+    from retentio.app import App
 
 SCORE_COLUMNS = ("churn_risk", "clv", "p_alive", "expected_purchases", "next_order_at")
 FLOAT_SCORES = ("churn_risk", "clv", "p_alive", "expected_purchases")
@@ -54,7 +56,7 @@ _FOREIGN_KEY_VIOLATION = "23503"  # PostgreSQL SQLSTATE
 
 
 def write_scores(
-    settings: Settings,
+    app: App,
     model: str,
     version: int,
     as_of: datetime,
@@ -68,7 +70,6 @@ def write_scores(
     microseconds), all-null columns allowed. Columns left out stay NULL. ``reasons`` is an optional
     JSON object (or None) per row. ``as_of`` is the aware instant the scoring describes.
     """
-    from retentio.store.db import engine_for, ensure_schema
     from retentio.store.schema import CustomerScore
 
     if as_of.tzinfo is None:
@@ -77,8 +78,8 @@ def write_scores(
     reasons_text = _reasons_text(reasons, len(ids))
     if reasons_text is not None:
         values["reasons"] = reasons_text
-    ensure_schema(settings)
-    engine = engine_for(settings)
+    app.store()
+    engine = app.engine
     if engine.dialect.name not in ("postgresql", "sqlite"):
         raise UserError(f"scores can be written to PostgreSQL or SQLite, not {engine.dialect.name}")
     stamp = as_of.astimezone(UTC)

@@ -88,6 +88,9 @@ def describe_sqlite_error(where: str, exc: BaseException) -> str:
 
 def read_stamp(settings: Settings) -> StoreStamp:
     """The stamp of the settings' store. Never raises for a store problem: see ``problem``."""
+    home = settings.home
+    if home.exists() and not home.is_dir():
+        return StoreStamp(problem=f"RETENTIO_HOME {home} is a file, not a directory")
     path = settings.sqlite_path
     if path is not None:
         where = str(path)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from retentio.analytics.tables import AnalyticsTables
+from retentio.app import App
 from retentio.config import Settings
 
 GENERATED_CUSTOMERS = 2_500
@@ -30,7 +31,8 @@ def generated_shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("churn-shop")
     generate(root / "shop", customers=GENERATED_CUSTOMERS, seed=11)
     settings = Settings(home=root / "home")
-    ingest_directory(settings, root / "shop")
+    with App(settings) as app:
+        ingest_directory(app, root / "shop")
     return settings
 
 
@@ -67,7 +69,8 @@ def csv_store(
         for name, rows in tables.items():
             write_csv(folder / f"{name}.csv", rows)
         settings = Settings(home=tmp_path / "home")
-        summaries = ingest_directory(settings, folder)
+        with App(settings) as app:
+            summaries = ingest_directory(app, folder)
         assert all(s.rejected == 0 for s in summaries), [(s.table, s.rejected) for s in summaries]
         return settings, AnalyticsTables.from_backend(open_analytics(settings))
 

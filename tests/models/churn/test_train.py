@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retentio.analytics.tables import AnalyticsTables
+from retentio.app import App
 from retentio.config import Settings
 from retentio.models import registry
 from retentio.models.churn.features import feature_frame
@@ -68,11 +69,13 @@ def test_save_and_load_by_version_round_trips_predictions_exactly(
     from retentio.store.db import migrate
 
     settings = Settings(home=tmp_path / "home")
+
+    app = App(settings)
     migrate(settings)
-    first = save_churn_model(settings, trained)
-    second = save_churn_model(settings, trained)
+    first = save_churn_model(app, trained)
+    second = save_churn_model(app, trained)
     assert (first.version, second.version) == (1, 2)
-    loaded, record = load_churn_model(settings, version=1)
+    loaded, record = load_churn_model(app, version=1)
     assert record.metadata["horizon_days"] == 90
     assert record.metadata["features"] == list(trained.model.features_)
     assert record.metadata["training_cutoffs"] == trained.metadata["training_cutoffs"]
@@ -94,13 +97,15 @@ def test_score_writes_every_buyer_and_latest_scores_reads_them(
     from retentio.models.churn.store import save_churn_model, score_and_store
 
     settings = generated_shop
-    record = save_churn_model(settings, trained)
-    summary = score_and_store(settings, version=record.version)
+
+    app = App(settings)
+    record = save_churn_model(app, trained)
+    summary = score_and_store(app, version=record.version)
     buyers = (
         generated_tables.orders.filter(~generated_tables.orders.is_cancelled).customer_id.nunique().execute()
     )
     assert summary.customers == buyers
-    scores = registry.latest_scores(settings)
+    scores = registry.latest_scores(app)
     assert scores.num_rows == buyers
     assert scores.column_names == [
         "customer_id",
@@ -127,7 +132,7 @@ def test_score_writes_every_buyer_and_latest_scores_reads_them(
     at_risk = [reasons for value, reasons in stored if value is not None and value >= 0.5]
     assert at_risk and all(r is not None and "reasons" in r for r in at_risk)
     assert all(reasons is None for value, reasons in stored if value is not None and value < 0.5)
-    everyone = score_and_store(settings, version=record.version, reasons_min_risk=0.0)
+    everyone = score_and_store(app, version=record.version, reasons_min_risk=0.0)
     assert everyone.customers == buyers
     with Session(engine_for(settings)) as session:
         missing = session.scalar(

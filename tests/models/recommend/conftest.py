@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from retentio.analytics.tables import AnalyticsTables
+from retentio.app import App
 from retentio.config import Settings
 
 GENERATED_CUSTOMERS = 3_000
@@ -28,7 +29,8 @@ def purchase_shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     for table in ("customers", "orders", "order_lines"):
         shutil.copy(root / "shop" / f"{table}.csv", root / "subset" / f"{table}.csv")
     settings = Settings(home=root / "home")
-    ingest_directory(settings, root / "subset")
+    with App(settings) as app:
+        ingest_directory(app, root / "subset")
     return settings
 
 

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retentio.analytics.tables import AnalyticsTables
+from retentio.app import App
 from retentio.config import Settings
 from retentio.models import registry
 from retentio.models.recommend.cooccurrence import CooccurrenceRecommender
@@ -67,18 +68,19 @@ def test_both_models_beat_popularity_on_a_time_split(evaluation: dict[str, Any])
 
 def test_recommend_for_uses_the_registry_and_reuses_a_current_model(purchase_shop: Settings) -> None:
     settings = purchase_shop
-    tables = service_for(settings, "als").tables
+    app = App(settings)
+    tables = service_for(app, "als").tables
     buyer = str(purchases(tables).iloc[0]["customer_id"])
-    picks = recommend_for(settings, buyer, n=5, model="als")
+    picks = recommend_for(app, buyer, n=5, model="als")
     assert 1 <= len(picks) <= 5
     assert {"sku", "product_name", "score", "reason"} <= set(picks[0])
     assert all(isinstance(p["reason"], str) and p["reason"] for p in picks)
     assert [p["score"] for p in picks] == sorted((p["score"] for p in picks), reverse=True)
-    versions = [r.version for r in registry.list_models(settings, "recommend-als")]
+    versions = [r.version for r in registry.list_models(app, "recommend-als")]
     assert versions == [1]
-    recommend_for(settings, buyer, n=5, model="als")
-    assert [r.version for r in registry.list_models(settings, "recommend-als")] == [1]
-    russian = recommend_for(settings, buyer, n=5, model="als", locale="ru")
+    recommend_for(app, buyer, n=5, model="als")
+    assert [r.version for r in registry.list_models(app, "recommend-als")] == [1]
+    russian = recommend_for(app, buyer, n=5, model="als", locale="ru")
     assert [p["sku"] for p in russian] == [p["sku"] for p in picks]
     # Tables work too (fitted in memory), and an unknown customer gets the bestsellers.
     cold = recommend_for(tables, "nobody", n=3)

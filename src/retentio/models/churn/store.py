@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from retentio.analytics.tables import AnalyticsTables
-from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.models import registry
 from retentio.models.churn.explain import (
@@ -36,32 +35,34 @@ from retentio.models.churn.label import data_end
 from retentio.models.churn.model import ChurnModel
 from retentio.models.churn.train import TrainResult, train_churn
 
+if TYPE_CHECKING:
+    from retentio.app import App
+
 MODEL_NAME = "churn"
 
 
-def _tables(settings: Settings) -> AnalyticsTables:
-    from retentio.store.snapshot import open_analytics
+def _tables(app: App) -> AnalyticsTables:
 
-    return AnalyticsTables.from_backend(open_analytics(settings))
+    return AnalyticsTables.from_backend(app.analytics_connection())
 
 
-def save_churn_model(settings: Settings, result: TrainResult) -> registry.ModelRecord:
+def save_churn_model(app: App, result: TrainResult) -> registry.ModelRecord:
     """Save a trained model and its metadata as the next version of ``churn``."""
     cutoff = date.fromisoformat(result.metadata["cutoff"])
     return registry.save_model(
-        settings,
+        app,
         MODEL_NAME,
         result.model.to_files(),
         result.metadata,
-        as_of=registry.local_midnight(cutoff, settings.timezone),
+        as_of=registry.local_midnight(cutoff, app.settings.timezone),
     )
 
 
 def load_churn_model(
-    settings: Settings, version: int | None = None
+    app: App, version: int | None = None
 ) -> tuple[ChurnModel, registry.ModelRecord]:
     """The saved model ``churn`` at ``version`` (latest when None) and its record."""
-    record = registry.load_model(settings, MODEL_NAME, version)
+    record = registry.load_model(app, MODEL_NAME, version)
     model = ChurnModel.from_files(
         record.file("model.txt").read_bytes(), record.file("model.json").read_bytes()
     )
@@ -69,7 +70,7 @@ def load_churn_model(
 
 
 def train_and_save(
-    settings: Settings,
+    app: App,
     cutoff: date | None = None,
     horizon_days: int = 90,
     origins: int = 3,
@@ -79,16 +80,16 @@ def train_and_save(
 ) -> tuple[TrainResult, registry.ModelRecord]:
     """Train on the store's snapshot (backtest + final model) and save the final model."""
     result = train_churn(
-        _tables(settings),
+        _tables(app),
         cutoff=cutoff,
         horizon_days=horizon_days,
         origins=origins,
         train_cutoffs=train_cutoffs,
         train_step_days=train_step_days,
-        timezone=settings.timezone,
+        timezone=app.settings.timezone,
         on_step=on_step,
     )
-    return result, save_churn_model(settings, result)
+    return result, save_churn_model(app, result)
 
 
 # Reasons are stored for customers at least this likely to churn (see score_and_store).
@@ -175,7 +176,7 @@ class ScoreSummary:
 
 
 def score_and_store(
-    settings: Settings,
+    app: App,
     as_of: date | None = None,
     version: int | None = None,
     top: int = DEFAULT_TOP,
@@ -191,11 +192,11 @@ def score_and_store(
     """
     if not 0.0 <= reasons_min_risk <= 1.0:
         raise UserError(f"the risk above which reasons are stored must be in [0, 1], got {reasons_min_risk}")
-    model, record = load_churn_model(settings, version)
-    tables = _tables(settings)
+    model, record = load_churn_model(app, version)
+    tables = _tables(app)
     day = as_of or default_as_of(tables)
     horizon = int(record.metadata.get("horizon_days", 90))
-    scored = score_tables(model, tables, day, horizon, settings.timezone)
+    scored = score_tables(model, tables, day, horizon, app.settings.timezone)
     reasons = reasons_at_risk(scored, reasons_min_risk, top) if with_reasons else None
     table = pa.table(
         {
@@ -204,7 +205,7 @@ def score_and_store(
         }
     )
     registry.write_scores(
-        settings, MODEL_NAME, record.version, registry.local_midnight(day, settings.timezone), table, reasons
+        app, MODEL_NAME, record.version, registry.local_midnight(day, app.settings.timezone), table, reasons
     )
     risk = scored.churn_risk
     return ScoreSummary(
@@ -228,18 +229,18 @@ def _plain(value: Any) -> Any:
 
 
 def explain_customer(
-    settings: Settings,
+    app: App,
     customer_id: str,
     version: int | None = None,
     as_of: date | None = None,
     top: int = DEFAULT_TOP,
 ) -> dict[str, Any]:
     """Churn risk of one customer with its top reasons and the feature values behind them."""
-    model, record = load_churn_model(settings, version)
-    tables = _tables(settings)
+    model, record = load_churn_model(app, version)
+    tables = _tables(app)
     day = as_of or default_as_of(tables)
     horizon = int(record.metadata.get("horizon_days", 90))
-    scored = score_tables(model, tables, day, horizon, settings.timezone, customer_ids=[customer_id])
+    scored = score_tables(model, tables, day, horizon, app.settings.timezone, customer_ids=[customer_id])
     if len(scored.frame) == 0:
         raise UserError(
             f"customer {customer_id!r} has no order before {day}: there is no churn risk to explain"

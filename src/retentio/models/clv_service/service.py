@@ -30,14 +30,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from retentio.analytics.summary import customer_summary, valid_orders
 from retentio.analytics.tables import AnalyticsTables
-from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.models import registry
 from retentio.models.clv_service.core import (
@@ -54,6 +53,9 @@ from retentio.models.clv_service.core import (
     spend_frequency_correlation,
 )
 
+if TYPE_CHECKING:
+    from retentio.app import App
+
 MODEL_NAME = "clv"
 ARTIFACT = "clv.json"
 DEFAULT_HORIZON_MONTHS = 12
@@ -63,11 +65,10 @@ SUMMARY_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary")
 
 
 @contextmanager
-def analytics_tables(settings: Settings) -> Iterator[AnalyticsTables]:
+def analytics_tables(app: App) -> Iterator[AnalyticsTables]:
     """The store's analytics snapshot, closed afterwards (an open reader makes ingest wait)."""
-    from retentio.store.snapshot import open_analytics
 
-    con = open_analytics(settings)
+    con = app.analytics_connection()
     try:
         yield AnalyticsTables.from_backend(con)
     finally:
@@ -204,12 +205,8 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _data_version(settings: Settings) -> int:
-    from retentio.store.db import data_version, ensure_schema, session_scope
-
-    ensure_schema(settings)
-    with session_scope(settings) as session:
-        return data_version(session)
+def _data_version(app: App) -> int:
+    return app.store().data_version
 
 
 def _check_options(horizon_months: int, discount_rate: float) -> None:
@@ -231,7 +228,7 @@ class _Stopwatch:
 
 
 def _fit(
-    settings: Settings,
+    app: App,
     histories: CustomerHistories,
     as_of: date,
     model: str,
@@ -258,14 +255,14 @@ def _fit(
         transaction=_finite(describe_model(transaction)),
         spend=_finite(spend_info),
         correlation=_finite(correlation),
-        data_version=_data_version(settings),
+        data_version=_data_version(app),
     )
     record = registry.save_model(
-        settings,
+        app,
         MODEL_NAME,
         {ARTIFACT: json.dumps(_finite(fitted.to_state())).encode("utf-8")},
         result.metadata(),
-        as_of=registry.local_midnight(as_of, settings.timezone),
+        as_of=registry.local_midnight(as_of, app.settings.timezone),
     )
     watch.lap("save_model")
     saved = FitResult(**{**result.__dict__, "version": record.version, "timings_s": dict(watch.timings)})
@@ -273,7 +270,7 @@ def _fit(
 
 
 def _prepare(
-    settings: Settings,
+    app: App,
     as_of: date | None,
     model: str,
     horizon_months: int,
@@ -284,7 +281,7 @@ def _prepare(
     check_model_name(model)
     _check_options(horizon_months, discount_rate)
     watch = _Stopwatch()
-    with analytics_tables(settings) as tables:
+    with analytics_tables(app) as tables:
         day = resolve_as_of(tables, as_of)
         histories = load_histories(tables, day, unit_days)
     watch.lap("summary")
@@ -292,7 +289,7 @@ def _prepare(
 
 
 def fit_clv(
-    settings: Settings,
+    app: App,
     as_of: date | None = None,
     model: str = "bgnbd",
     horizon_months: int = DEFAULT_HORIZON_MONTHS,
@@ -304,20 +301,20 @@ def fit_clv(
 
     ``horizon_months`` and ``discount_rate`` (per month) are saved as the version's scoring defaults.
     """
-    watch, day, histories = _prepare(settings, as_of, model, horizon_months, discount_rate, unit_days)
-    result, _ = _fit(settings, histories, day, model, horizon_months, discount_rate, penalizer, watch)
+    watch, day, histories = _prepare(app, as_of, model, horizon_months, discount_rate, unit_days)
+    result, _ = _fit(app, histories, day, model, horizon_months, discount_rate, penalizer, watch)
     return result
 
 
-def load_clv_model(settings: Settings, version: int | None = None) -> tuple[CLVModel, registry.ModelRecord]:
+def load_clv_model(app: App, version: int | None = None) -> tuple[CLVModel, registry.ModelRecord]:
     """The saved ``clv`` model at ``version`` (latest when None) and its registry record."""
-    record = registry.load_model(settings, MODEL_NAME, version)
+    record = registry.load_model(app, MODEL_NAME, version)
     state = json.loads(record.file(ARTIFACT).read_text(encoding="utf-8"))
     return CLVModel.from_state(state), record
 
 
 def _write(
-    settings: Settings,
+    app: App,
     fitted: CLVModel,
     version: int,
     histories: CustomerHistories,
@@ -327,7 +324,7 @@ def _write(
     watch: _Stopwatch,
 ) -> ScoreSummary:
     scores: Scores = score_histories(fitted, histories, horizon_months, discount_rate)
-    start = registry.local_midnight(as_of, settings.timezone)
+    start = registry.local_midnight(as_of, app.settings.timezone)
     next_order = next_order_timestamps(scores.days_to_next_order, start)
     watch.lap("score")
     table = pa.table(
@@ -339,7 +336,7 @@ def _write(
             "next_order_at": next_order,
         }
     )
-    registry.write_scores(settings, MODEL_NAME, version, start, table)
+    registry.write_scores(app, MODEL_NAME, version, start, table)
     watch.lap("write")
     total = float(np.sum(scores.clv))
     cents = Decimal("0.01")
@@ -361,7 +358,7 @@ def _write(
 
 
 def score_clv(
-    settings: Settings,
+    app: App,
     version: int | None = None,
     as_of: date | None = None,
     horizon_months: int | None = None,
@@ -373,7 +370,7 @@ def score_clv(
     fit); horizon and discount rate default to those saved with the version.
     """
     watch = _Stopwatch()
-    fitted, record = load_clv_model(settings, version)
+    fitted, record = load_clv_model(app, version)
     horizon = (
         int(record.metadata.get("horizon_months", DEFAULT_HORIZON_MONTHS))
         if horizon_months is None
@@ -385,11 +382,11 @@ def score_clv(
         else discount_rate
     )
     _check_options(horizon, rate)
-    with analytics_tables(settings) as tables:
+    with analytics_tables(app) as tables:
         day = resolve_as_of(tables, as_of)
         histories = load_histories(tables, day, fitted.unit_days)
     watch.lap("summary")
-    return _write(settings, fitted, record.version, histories, day, horizon, rate, watch)
+    return _write(app, fitted, record.version, histories, day, horizon, rate, watch)
 
 
 @dataclass(frozen=True)
@@ -407,7 +404,7 @@ class RunResult:
 
 
 def run_clv(
-    settings: Settings,
+    app: App,
     as_of: date | None = None,
     model: str = "bgnbd",
     horizon_months: int = DEFAULT_HORIZON_MONTHS,
@@ -416,11 +413,11 @@ def run_clv(
     penalizer: float = 0.0,
 ) -> RunResult:
     """Fit, save and score in one go, on one read of the data (same results as fit then score)."""
-    watch, day, histories = _prepare(settings, as_of, model, horizon_months, discount_rate, unit_days)
+    watch, day, histories = _prepare(app, as_of, model, horizon_months, discount_rate, unit_days)
     fit_result, fitted = _fit(
-        settings, histories, day, model, horizon_months, discount_rate, penalizer, watch
+        app, histories, day, model, horizon_months, discount_rate, penalizer, watch
     )
     summary = _write(
-        settings, fitted, fit_result.version, histories, day, horizon_months, discount_rate, watch
+        app, fitted, fit_result.version, histories, day, horizon_months, discount_rate, watch
     )
     return RunResult(fit_result, summary)

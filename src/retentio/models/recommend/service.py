@@ -14,13 +14,11 @@ so reorder reminders and exclusions are always up to date.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retentio.analytics.tables import AnalyticsTables
-from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.i18n import translate
 from retentio.models import registry
@@ -28,6 +26,9 @@ from retentio.models.recommend.base import Recommendation, Recommender
 from retentio.models.recommend.cooccurrence import CooccurrenceRecommender
 from retentio.models.recommend.data import ItemIndex, PurchaseMatrix, catalogue, purchases
 from retentio.models.recommend.implicit_mf import ImplicitALS
+
+if TYPE_CHECKING:
+    from retentio.app import App
 
 MODEL_KINDS: dict[str, type[Recommender]] = {"cooccurrence": CooccurrenceRecommender, "als": ImplicitALS}
 _CACHE_SIZE = 4
@@ -105,19 +106,15 @@ class RecommendationService:
         }
 
 
-def _current_data_version(settings: Settings) -> int:
-    from retentio.store.db import data_version, ensure_schema, session_scope
-
-    ensure_schema(settings)
-    with session_scope(settings) as session:
-        return data_version(session)
+def _current_data_version(app: App) -> int:
+    return app.store().data_version
 
 
 def load_recommender(
-    settings: Settings, kind: str, version: int | None = None
+    app: App, kind: str, version: int | None = None
 ) -> tuple[Recommender, registry.ModelRecord]:
     """A saved recommender of ``kind`` (latest version when None) and its record."""
-    record = registry.load_model(settings, registry_name(kind), version)
+    record = registry.load_model(app, registry_name(kind), version)
     model = MODEL_KINDS[kind].from_files(
         record.file("model.npz").read_bytes(), record.file("model.json").read_bytes()
     )
@@ -125,13 +122,12 @@ def load_recommender(
 
 
 def train_and_save(
-    settings: Settings, kind: str = "cooccurrence", tables: AnalyticsTables | None = None, **params: Any
+    app: App, kind: str = "cooccurrence", tables: AnalyticsTables | None = None, **params: Any
 ) -> tuple[Recommender, registry.ModelRecord]:
     """Fit on the store's snapshot and save as the next version, stamped with the data version."""
-    from retentio.store.snapshot import open_analytics
 
-    version_of_data = _current_data_version(settings)
-    tables = tables or AnalyticsTables.from_backend(open_analytics(settings))
+    version_of_data = _current_data_version(app)
+    tables = tables or AnalyticsTables.from_backend(app.analytics_connection())
     as_of = _data_end(tables)
     model = fit_recommender(tables, kind, as_of, **params)
     metadata = {
@@ -143,71 +139,59 @@ def train_and_save(
         "training_customers": model.training_customers,
     }
     record = registry.save_model(
-        settings,
+        app,
         registry_name(kind),
         model.to_files(),
         metadata,
-        as_of=registry.local_midnight(as_of, settings.timezone),
+        as_of=registry.local_midnight(as_of, app.settings.timezone),
     )
     return model, record
 
 
-_services: OrderedDict[tuple[Any, ...], tuple[Any, RecommendationService]] = OrderedDict()
-
-
-def _remember(key: tuple[Any, ...], keep_alive: Any, service: RecommendationService) -> RecommendationService:
-    _services[key] = (keep_alive, service)
-    _services.move_to_end(key)
-    while len(_services) > _CACHE_SIZE:
-        _services.popitem(last=False)
-    return service
-
-
 def service_for(
-    settings_or_tables: Settings | AnalyticsTables,
+    app_or_tables: App | AnalyticsTables,
     kind: str = "cooccurrence",
     version: int | None = None,
     locale: str | None = None,
 ) -> RecommendationService:
-    """A ready :class:`RecommendationService` (see the module docstring for where the model comes from)."""
+    """A ready :class:`RecommendationService` (see the module docstring for where the model comes from).
+
+    Over an application context the service is kept in the context's cache (keyed by model kind,
+    version and the store's data version, so an ingest makes the next call use a current model);
+    over bare tables the model is fitted on them.
+    """
     _check_kind(kind)
-    if isinstance(settings_or_tables, AnalyticsTables):
-        tables = settings_or_tables
-        # The tables object is kept alive in the cache, so its id cannot be reused while cached.
-        key: tuple[Any, ...] = ("tables", id(tables), kind)
-        cached = _services.get(key)
-        if cached is not None:
-            cached[1].locale = locale or "en"
-            return cached[1]
-        service = RecommendationService(fit_recommender(tables, kind), tables, kind, None, locale or "en")
-        return _remember(key, tables, service)
+    if isinstance(app_or_tables, AnalyticsTables):
+        tables = app_or_tables
+        return RecommendationService(fit_recommender(tables, kind), tables, kind, None, locale or "en")
 
-    settings = settings_or_tables
-    from retentio.store.snapshot import open_analytics
-
-    current = _current_data_version(settings)
-    key = ("settings", settings.sqlalchemy_url, str(settings.home), kind, version, current)
-    cached = _services.get(key)
+    app = app_or_tables
+    current = _current_data_version(app)
+    key = ("recommendation-service", kind, version, current)
+    cached: RecommendationService | None = app.cache.get(key)
     if cached is not None:
-        cached[1].locale = locale or settings.locale
-        return cached[1]
-    tables = AnalyticsTables.from_backend(open_analytics(settings))
+        cached.locale = locale or app.settings.locale
+        return cached
+    tables = app.analytics()
     record: registry.ModelRecord | None
     try:
-        model, record = load_recommender(settings, kind, version)
+        model, record = load_recommender(app, kind, version)
     except registry.ModelNotFound:
         if version is not None:
             raise
         record = None
     if version is None and (record is None or record.metadata.get("data_version") != current):
-        model, record = train_and_save(settings, kind, tables)
+        model, record = train_and_save(app, kind, tables)
     assert record is not None
-    service = RecommendationService(model, tables, kind, record.version, locale or settings.locale)
-    return _remember(key, None, service)
+    service = RecommendationService(model, tables, kind, record.version, locale or app.settings.locale)
+    for stale in [k for k in app.cache if k[:2] == key[:2]]:
+        del app.cache[stale]  # one service per kind: older data versions are never asked for again
+    app.cache[key] = service
+    return service
 
 
 def recommend_for(
-    settings_or_tables: Settings | AnalyticsTables,
+    app_or_tables: App | AnalyticsTables,
     customer_id: str,
     n: int = 5,
     model: str = "cooccurrence",
@@ -218,4 +202,4 @@ def recommend_for(
     ``reason`` is a sentence in ``locale`` (default: the settings' locale, English for tables);
     ``reason_key`` and ``reason_values`` let templates word it themselves.
     """
-    return service_for(settings_or_tables, model, locale=locale).recommend(str(customer_id), n)
+    return service_for(app_or_tables, model, locale=locale).recommend(str(customer_id), n)
