@@ -274,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             (
                 f"cold: BTYD summary — lifetimes {_lifetimes_version()} (ready pandas frame)",
                 cold["lifetimes"].median,
-                f"ours cold {speedup:.1f}× faster (goal ≥ 3×), warm "
-                f"{cold['lifetimes'].median / warm['ours'].median:.1f}×; max |diff| "
+                f"lifetimes / ours: cold {speedup:.2f}× (goal ≥ 3×), warm "
+                f"{cold['lifetimes'].median / warm['ours'].median:.2f}×; max |diff| "
                 + ", ".join(f"{k} {v:.1e}" for k, v in diff.items()),
             )
         )
