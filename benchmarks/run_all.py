@@ -30,14 +30,17 @@ from _timing import environment  # noqa: E402
 FULL = [
     (
         "Ingest throughput",
-        ["bench_ingest.py", "--orders", "1000000", "--customers", "100000", "--repeats", "2"],
+        ["bench_ingest.py", "--orders", "1000000", "--customers", "100000", "--repeats", "3"],
     ),
     ("BG/NBD fit vs lifetimes", ["bench_btyd_fit.py", "--customers", "1000000", "--repeats", "5"]),
-    ("Per-customer RFM + BTYD summary", ["bench_summary.py", "--full", "--repeat", "3"]),
+    (  # lifetimes on all ~10M orders, so that the cold goal against it is measured
+        "Per-customer RFM + BTYD summary",
+        ["bench_summary.py", "--full", "--repeat", "3", "--lifetimes-max-orders", "20000000"],
+    ),
     ("Monthly cohort matrix", ["bench_cohorts.py", "--full", "--repeat", "3"]),
     ("CLV pipeline", ["bench_clv_pipeline.py", "--customers", "1000000"]),
     ("retentio kpi end to end", ["bench_kpi_cli.py", "--customers", "1000000", "--runs", "5"]),
-    ("Churn model", ["bench_churn.py", "--customers", "50000"]),
+    ("Churn model", ["bench_churn.py", "--customers", "50000", "--shap-repeats", "3"]),
 ]
 QUICK = [
     (
