@@ -1,7 +1,7 @@
 """Synthetic (or given) orders in a temporary DuckDB file, shared by the analytics benchmarks.
 
-``bench_summary.py`` and ``bench_cohorts.py`` take the same data options, build the same database and
-time their contenders the same way; this module is that common part.
+``bench_summary.py`` and ``bench_cohorts.py`` take the same data options and build the same database;
+this module is that common part (how contenders are timed is ``_timing.py``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,16 +103,6 @@ def build_database(
     return counts
 
 
-def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
-    """Best wall time of ``repeat`` runs and the last result."""
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - started)
-    return best, result
-
-
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The data and timing options every analytics benchmark takes."""
     parser.add_argument("--customers", type=int, default=20_000)
@@ -120,7 +110,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full", action="store_true", help="1M customers, ~10M orders")
     parser.add_argument("--orders-parquet", type=Path, help="use these orders instead of synthetic ones")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of every contender, alternating (medians reported)"
+    )
     parser.add_argument("--threads", type=int, default=0, help="DuckDB threads (0 = DuckDB's default)")
 
 
@@ -157,13 +149,15 @@ def bench_database(args: argparse.Namespace) -> Iterator[BenchDatabase]:
 
 
 def print_results(
-    title: str, counts: dict[str, int], repeat: int, rows: list[tuple[str, float, str]]
+    title: str, counts: dict[str, int], repeat: int, rows: list[tuple[str, float, str]], environment: str
 ) -> None:
-    """The results as a Markdown table under a heading naming the data size."""
+    """The results as a Markdown table under a heading naming the data size, the versions under it."""
     print(
-        f"\n### {title}, {counts['customers']:,} customers / {counts['orders']:,} orders (best of {repeat})\n"
+        f"\n### {title}, {counts['customers']:,} customers / {counts['orders']:,} orders "
+        f"(median of {repeat}, contenders alternating)\n"
     )
     print("| contender | seconds | notes |")
     print("| --- | ---: | --- |")
     for name, seconds, note in rows:
         print(f"| {name} | {seconds:.3f} | {note} |")
+    print(f"\n{environment}")

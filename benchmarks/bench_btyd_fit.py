@@ -1,10 +1,11 @@
 """BG/NBD fit speed: retentio vs lifetimes on one simulated summary (REFERENCE.md "Peer speed").
 
 Simulates a BG/NBD-like summary with recency and T on a daily grid in weeks (1M customers give
-~685k distinct (x, t_x, T) rows), fits it with ``retentio.models.BetaGeo`` (median of ``--repeats`` runs;
-each run compresses the rows, fits and computes standard errors) and with ``lifetimes.BetaGeoFitter``
-(once on the per-customer rows, once on our distinct rows with weights), and prints a Markdown table
-with the times, the speed-up and the largest relative parameter difference.
+~685k distinct (x, t_x, T) rows), fits it with ``retentio.models.BetaGeo`` (each run compresses the
+rows, fits and computes standard errors) and with ``lifetimes.BetaGeoFitter`` (on the per-customer
+rows, and on our distinct rows with weights). The three run in turn, ``--repeats`` times each, and the
+medians are reported (``_timing.py``); prints a Markdown table with the times, the speed-up, the
+largest relative parameter difference and the versions used.
 
     .venv/bin/python benchmarks/bench_btyd_fit.py [--customers 1000000] [--repeats 5] [--markdown PATH]
 """
@@ -14,15 +15,19 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 import warnings
+from collections.abc import Callable
 from datetime import date
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import alternate, environment
 from retentio.models import BetaGeo
 from retentio.models.btyd.base import compress_histories
 from retentio.models.btyd.simulate import simulate_beta_geo
@@ -37,29 +42,24 @@ def simulate(customers: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return simulate_beta_geo(rng, first_purchase_days_ago / 7.0, *TRUE_PARAMS.values(), grid=1 / 7)
 
 
-def time_ours(x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, repeats: int) -> tuple[list[float], BetaGeo]:
-    times = []
-    model = BetaGeo()
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model = BetaGeo().fit(x, t_x, big_t)
-        times.append(time.perf_counter() - start)
-    return times, model
-
-
-def time_lifetimes(
+def lifetimes_fit(
     x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, weights: np.ndarray | None
-) -> tuple[float, dict[str, float]] | None:
-    try:
-        from lifetimes import BetaGeoFitter
-    except ImportError:
-        return None
+) -> dict[str, float]:
+    """lifetimes' BG/NBD estimates (its import is checked by the caller)."""
+    from lifetimes import BetaGeoFitter
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas 3 / numpy 2 deprecation noise from lifetimes 0.11.3
-        start = time.perf_counter()
         fitter = BetaGeoFitter().fit(x, t_x, big_t, weights=weights)
-        elapsed = time.perf_counter() - start
-    return elapsed, {name: float(fitter.params_[name]) for name in NAMES}
+    return {name: float(fitter.params_[name]) for name in NAMES}
+
+
+def _has_lifetimes() -> bool:
+    try:
+        import lifetimes  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def max_relative_difference(ours: dict[str, float], theirs: dict[str, float]) -> float:
@@ -77,51 +77,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="append the results as a section to this file")
     args = parser.parse_args(argv)
 
+    versions = environment()
     x, t_x, big_t = simulate(args.customers, args.seed)
     rows = compress_histories(x, t_x, big_t, np.ones(len(x)))
-    our_times, model = time_ours(x, t_x, big_t, max(args.repeats, 1))
-    ours_median = statistics.median(our_times)
+    contenders: dict[str, Callable[[], Any]] = {"ours": lambda: BetaGeo().fit(x, t_x, big_t)}
+    with_peer = not args.no_peer and _has_lifetimes()
+    if with_peer:
+        contenders["lifetimes"] = lambda: lifetimes_fit(x, t_x, big_t, None)
+        contenders["lifetimes weighted"] = lambda: lifetimes_fit(rows.x, rows.t_x, rows.T, rows.weights)
+    timings = alternate(contenders, max(args.repeats, 1))
+    model: BetaGeo = timings["ours"].result
+    ours_median = timings["ours"].median
+    repeats = len(timings["ours"].seconds)
 
     results: list[tuple[str, float, str, str]] = [
-        (
-            f"retentio `BetaGeo.fit` (median of {len(our_times)}; compress + fit + SEs)",
-            ours_median,
-            "1×",
-            "—",
-        )
+        (f"retentio `BetaGeo.fit` (compress + fit + SEs), median of {repeats}", ours_median, "1×", "—")
     ]
     peers: dict[str, float] = {}
-    if not args.no_peer:
-        plain = time_lifetimes(x, t_x, big_t, None)
-        if plain is not None:
-            seconds, params = plain
-            peers["lifetimes"] = seconds
+    if with_peer:
+        version = metadata.version("lifetimes")
+        for name, label in (
+            ("lifetimes", f"lifetimes {version} `BetaGeoFitter.fit` on {args.customers:,} customer rows"),
+            ("lifetimes weighted", f"lifetimes {version} on our {rows.n_rows:,} distinct rows with weights"),
+        ):
+            seconds = timings[name].median
+            peers[name] = seconds
             results.append(
                 (
-                    f"lifetimes 0.11.3 `BetaGeoFitter.fit` on {args.customers:,} customer rows",
+                    f"{label}, median of {repeats}",
                     seconds,
                     f"{seconds / ours_median:.1f}× slower",
-                    f"{max_relative_difference(model.params_, params):.2e}",
+                    f"{max_relative_difference(model.params_, timings[name].result):.2e}",
                 )
             )
-            compressed = time_lifetimes(rows.x, rows.t_x, rows.T, rows.weights)
-            if compressed is not None:
-                seconds_c, params_c = compressed
-                results.append(
-                    (
-                        f"lifetimes on our {rows.n_rows:,} distinct rows with weights",
-                        seconds_c,
-                        f"{seconds_c / ours_median:.1f}× slower",
-                        f"{max_relative_difference(model.params_, params_c):.2e}",
-                    )
-                )
 
     lines = [
         f"## BG/NBD fit, {args.customers:,} customers ({date.today().isoformat()})",
         "",
         f"Simulated BG/NBD summary (true r, α, a, b = {', '.join(f'{v:g}' for v in TRUE_PARAMS.values())}; "
         f"recency and T on a daily grid in weeks), {rows.n_rows:,} distinct (x, t_x, T) rows; "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared, timings are noisy).",
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared, timings are noisy); "
+        "the fits run in turn, ours then each lifetimes fit, repeated.",
         "",
         "| fit | seconds | relative | max relative parameter difference vs retentio |",
         "| --- | ---: | ---: | ---: |",
@@ -129,9 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"| {name} | {seconds:.3f} | {rel} | {diff} |" for name, seconds, rel, diff in results]
     lines += [
         "",
-        f"retentio runs: {', '.join(f'{t:.3f}' for t in our_times)} s; estimates "
+        "runs (s): "
+        + "; ".join(f"{name} {timing.runs()}" for name, timing in timings.items())
+        + "; retentio estimates "
         + ", ".join(f"{n} {model.params_[n]:.6g} (SE {model.se_[n]:.2g})" for n in NAMES)
         + f"; log-likelihood {model.loglik_:.6f}.",
+        "",
+        versions,
         "",
     ]
     text = "\n".join(lines)

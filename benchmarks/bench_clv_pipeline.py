@@ -49,6 +49,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import environment
 from retentio.config import Settings
 from retentio.demo.behaviour import BehaviourParams, simulate_repeat_purchases
 from retentio.models.clv_service import run_clv
@@ -187,8 +190,9 @@ def markdown(results: dict[str, Any]) -> str:
     fitted = ", ".join(f"{name}={value:.4f}" for name, value in results["params"].items())
     lines.append(
         f"rows written: {results['rows']:,}; BG/NBD {fitted}; peak RSS {results['peak_rss_mb']:.0f} MB; "
-        f"goal < {GOAL_S:.0f} s at 1M customers"
+        f"goal < {GOAL_S:.0f} s at 1M customers (no peer: a goal in seconds)"
     )
+    lines += ["", results["versions"]]
     return "\n".join(lines) + "\n"
 
 
@@ -207,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=None, help="append the table to this file")
     args = parser.parse_args(argv)
 
+    versions = environment(postgres_url=args.database_url)
     with tempfile.TemporaryDirectory(prefix="bench-clv-") as tmp, scratch_schema(args.database_url) as url:
         home = args.home or Path(tmp)
         settings = Settings(home=home, database_url=url)
@@ -237,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": rows,
             "params": result.fit.transaction["params"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "versions": versions,
         }
         text = markdown(results)
         print(text)

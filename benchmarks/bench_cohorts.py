@@ -8,7 +8,9 @@
 The data are built as in ``bench_summary.py`` (both use ``_data.py``). Ours is the whole
 ``cohort_matrix`` call (queries plus the Python that shapes the rows); the hand-written SQL only
 returns the (cohort, k, customers) cells, so the comparison does not flatter us. Both are checked to
-give the same cells. Goal (issue #3): ≤ 1.5× the hand-written SQL. Prints a Markdown table.
+give the same cells. Ours and the SQL run in turn, ``--repeat`` times each, and the medians are
+reported (``_timing.py``). Goal (issue #3): ≤ 1.5× the hand-written SQL. Prints a Markdown table
+and the versions used.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _data import add_data_arguments, bench_database, best_of, print_results
+from _data import add_data_arguments, bench_database, print_results
+from _timing import alternate, environment
 from retentio.analytics.cohorts import cohort_matrix
 from retentio.analytics.tables import AnalyticsTables
 
@@ -50,16 +53,23 @@ def main(argv: list[str] | None = None) -> int:
     add_data_arguments(parser)
     args = parser.parse_args(argv)
     rows: list[tuple[str, float, str]] = []
+    versions = environment()
     with bench_database(args) as db:
         counts, con, raw = db.counts, db.con, db.raw
         tables = AnalyticsTables.from_backend(con)
         for cumulative in (False, True):
             label = "cumulative" if cumulative else "per period"
-            t_ours, matrix = best_of(
+            timings = alternate(
+                {
+                    "ours": lambda c=cumulative: cohort_matrix(
+                        tables, "month", "customers", cumulative=c, as_of=AS_OF
+                    ),
+                    "sql": lambda c=cumulative: raw.sql(cells_sql(AS_OF, c)).fetchall(),
+                },
                 args.repeat,
-                lambda c=cumulative: cohort_matrix(tables, "month", "customers", cumulative=c, as_of=AS_OF),
             )
-            t_sql, cells = best_of(args.repeat, lambda c=cumulative: raw.sql(cells_sql(AS_OF, c)).fetchall())
+            t_ours, matrix = timings["ours"].median, timings["ours"].result
+            t_sql, cells = timings["sql"].median, timings["sql"].result
             expected = {(cohort, k): n for cohort, k, n in cells}
             if cumulative:  # the hand query counts last-active columns; ours reports the suffix sums
                 last = expected
@@ -83,9 +93,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"ours {t_ours / t_sql:.2f}× SQL (goal ≤ 1.5×); {'same cells' if same else 'DIFFERENT'}",
                 )
             )
-        t_revenue, _ = best_of(args.repeat, lambda: cohort_matrix(tables, "month", "revenue", as_of=AS_OF))
+        revenue = alternate(
+            {"ours": lambda: cohort_matrix(tables, "month", "revenue", as_of=AS_OF)}, args.repeat
+        )
+        t_revenue = revenue["ours"].median
         rows.append(("monthly cohorts (revenue, net of refunds) — Ibis (ours)", t_revenue, "3 queries"))
-    print_results("Monthly cohort matrix", counts, args.repeat, rows)
+    print_results("Monthly cohort matrix", counts, args.repeat, rows, versions)
     return 0
 
 

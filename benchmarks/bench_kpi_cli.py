@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _timing import environment
 from bench_clv_pipeline import build_store
 from retentio.config import Settings
 
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--generator", action="store_true", help="a generated shop (see above)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    versions = environment()
     home = args.home or Path(tempfile.mkdtemp(prefix="retentio-bench-kpi-"))
     settings = Settings(home=home)
     if args.generator:
@@ -71,7 +73,8 @@ def main() -> None:
         "| runs (s) | median | goal |\n| --- | ---: | ---: |\n"
         f"| {', '.join(f'{t:.2f}' for t in times[1:])} | {median:.2f} s | < 3 s |\n\n"
         f"S = {out['S']:,}, E = {out['E']:,}, N = {out['N']:,}, "
-        f"retention_rate = {out['retention_rate']:.4f}\n"
+        f"retention_rate = {out['retention_rate']:.4f}\n\n"
+        f"{versions}\n"
     )
     print(text)
     if args.markdown:
