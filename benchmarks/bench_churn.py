@@ -38,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import alternate, environment
+from retentio.app import App
 
 
 def _timed(label: str, timings: dict[str, float], fn: Callable[[], Any]) -> Any:
@@ -61,7 +62,7 @@ def prepare(home: Path, customers: int, seed: int, timings: dict[str, float]) ->
         return settings
     shop = home.parent / f"{home.name}-csv"
     _timed("generate", timings, lambda: generate(shop, customers=customers, seed=seed))
-    _timed("ingest (all tables)", timings, lambda: ingest_directory(settings, shop))
+    _timed("ingest (all tables)", timings, lambda: ingest_directory(App(settings), shop))
     marker.write_text(json.dumps({"customers": customers, "seed": seed}))
     return settings
 
@@ -113,7 +114,6 @@ def compare_with_lightgbm(model: Any, frame: Any, timings: dict[str, float], rep
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from retentio.analytics.tables import AnalyticsTables
     from retentio.models import registry
     from retentio.models.churn.store import (
         REASONS_MIN_RISK,
@@ -123,7 +123,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         score_tables,
     )
     from retentio.models.churn.train import train_churn
-    from retentio.store.snapshot import open_analytics
 
     timings: dict[str, float] = {}
     versions = environment()
@@ -131,12 +130,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     home.mkdir(parents=True, exist_ok=True)
     print(f"churn benchmark: {args.customers:,} customers, store {home}")
     settings = prepare(home, args.customers, args.seed, timings)
-    tables = AnalyticsTables.from_backend(open_analytics(settings))
+    tables = App(settings).analytics()
 
     if args.score_only:
         from retentio.models.churn.store import load_churn_model
 
-        model, record = load_churn_model(settings)
+        model, record = load_churn_model(App(settings))
         metadata = record.metadata
         print(f"scoring with the saved model version {record.version} (--score-only: no training)")
     else:
@@ -156,7 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         inside = result.metadata["timings_s"]
         timings["  of which features + BG/NBD + labels"] = inside["features"]
         timings["  of which LightGBM fits"] = inside["lightgbm"]
-        record = save_churn_model(settings, result)
+        record = save_churn_model(App(settings), result)
         model, metadata = result.model, result.metadata
 
     as_of: date = default_as_of(tables)

@@ -52,11 +52,12 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import environment
+from retentio.app import App
 from retentio.config import Settings
 from retentio.demo.behaviour import BehaviourParams, simulate_repeat_purchases
 from retentio.models.clv_service import run_clv
 from retentio.store import snapshot
-from retentio.store.db import bump_data_version, engine_for, migrate, session_scope
+from retentio.store.db import bump_data_version, create_store_engine, migrate, write_transaction
 
 START = date(2023, 1, 1)
 DAYS = 3 * 365
@@ -114,7 +115,8 @@ def build_store(settings: Settings, customers: int, seed: int) -> dict[str, int]
     """The SQL store's customers table and a fresh DuckDB snapshot with customers and orders."""
     migrate(settings)
     ids = customer_ids(customers).tolist()
-    with engine_for(settings).begin() as conn:
+    engine = create_store_engine(settings)
+    with write_transaction(engine) as conn:
         conn.exec_driver_sql("DELETE FROM customer_scores")
         conn.exec_driver_sql("DELETE FROM customers")
         placeholder = "%s" if conn.dialect.name == "postgresql" else "?"
@@ -125,8 +127,9 @@ def build_store(settings: Settings, customers: int, seed: int) -> dict[str, int]
             [(c, False, i) for i, c in enumerate(ids)],
         )
         cursor.close()
-    with session_scope(settings) as session:
-        version = bump_data_version(session)
+    with write_transaction(engine) as conn:
+        version = bump_data_version(conn)
+    engine.dispose()
     settings.snapshot_path.unlink(missing_ok=True)
     snapshot.initialise_empty(settings, version)
     orders, completed = simulate_orders(customers, seed)
@@ -159,15 +162,12 @@ def scratch_schema(server_url: str | None) -> Iterator[str | None]:
         separator = "&" if "?" in server_url else "?"
         yield f"{server_url}{separator}options=-csearch_path%3D{schema}"
     finally:
-        from retentio.store.db import forget_engines
-
-        forget_engines()
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def count_scores(settings: Settings) -> int:
-    with engine_for(settings).connect() as conn:
+def count_scores(app: App) -> int:
+    with app.engine.connect() as conn:
         return int(
             conn.exec_driver_sql("SELECT count(*) FROM customer_scores WHERE model = 'clv'").scalar_one()
         )
@@ -224,13 +224,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         runs, totals = [], []
         result = None
+        app = App(settings)
         for _ in range(2):
             started = time.perf_counter()
-            result = run_clv(settings, as_of=AS_OF, model="bgnbd")
+            result = run_clv(app, as_of=AS_OF, model="bgnbd")
             totals.append(time.perf_counter() - started)
             runs.append(result.score.timings_s)
         assert result is not None
-        rows = count_scores(settings)
+        rows = count_scores(app)
+        app.close()
         if rows != result.score.customers:
             raise AssertionError(f"{rows} rows written for {result.score.customers} customers")
         results: dict[str, Any] = {

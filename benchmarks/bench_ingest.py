@@ -37,12 +37,13 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Engine, event
 
 from _timing import Lap, alternate, environment
+from retentio.app import App
 from retentio.config import Settings
 from retentio.ingest import ingest_file
 from retentio.ingest.readers import read_any
 from retentio.ingest.validate import IngestOptions, validate
 from retentio.ingest.writer import _sqlite_rows, row_hashes
-from retentio.store.db import engine_for, forget_engines, migrate, write_transaction
+from retentio.store.db import create_store_engine, write_transaction
 
 PG_DEFAULT = os.environ.get("RETENTIO_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # The SQLite settings that move a bulk load's speed, read back on the loading connection.
@@ -85,7 +86,6 @@ def stored_rows(orders_csv: Path, settings: Settings) -> pa.Table:
 
 def fresh_settings(root: Path, name: str, pg: tuple[str, str] | None) -> Settings:
     """A new, empty home; with ``pg`` = (server URL, schema) a new, empty PostgreSQL schema too."""
-    forget_engines()
     home = root / name
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -131,12 +131,12 @@ def pragmas_at_load(engine: Engine, seen: dict[str, str]) -> Iterator[None]:
 def run_ours(
     root: Path, customers_csv: Path, orders_csv: Path, pg: tuple[str, str] | None, seen: dict[str, str]
 ) -> Lap:
-    settings = fresh_settings(root, "ours", pg)
-    ingest_file(settings, "customers", customers_csv)
-    with pragmas_at_load(engine_for(settings), seen) if pg is None else _nothing():
-        started = time.perf_counter()
-        summary = ingest_file(settings, "orders", orders_csv)
-        elapsed = time.perf_counter() - started
+    with App(fresh_settings(root, "ours", pg)) as app:
+        ingest_file(app, "customers", customers_csv)
+        with pragmas_at_load(app.engine, seen) if pg is None else _nothing():
+            started = time.perf_counter()
+            summary = ingest_file(app, "orders", orders_csv)
+            elapsed = time.perf_counter() - started
     assert summary.loaded == summary.read, summary
     return Lap(elapsed)
 
@@ -150,12 +150,12 @@ def run_limit(
     root: Path, customers_csv: Path, rows: pa.Table, pg: tuple[str, str] | None, seen: dict[str, str]
 ) -> Lap:
     settings = fresh_settings(root, "limit", pg)
-    ingest_file(settings, "customers", customers_csv)
-    migrate(settings)
+    with App(settings) as app:
+        ingest_file(app, "customers", customers_csv)
     cols = ", ".join(rows.column_names)
     if pg is None:
         python_rows = _sqlite_rows(rows)  # parsed, converted: not timed
-        engine = engine_for(settings)
+        engine = create_store_engine(settings)
         marks = ", ".join("?" * rows.num_columns)
         # The same write transaction as our ingest (service.ingest_file): BEGIN IMMEDIATE with the
         # per-row foreign-key check off. Only the executemany itself is left.
@@ -164,6 +164,7 @@ def run_limit(
             with write_transaction(engine, foreign_keys=False) as conn:
                 conn.exec_driver_sql(f"INSERT INTO orders ({cols}) VALUES ({marks})", python_rows)
             elapsed = time.perf_counter() - started
+        engine.dispose()
         return Lap(elapsed)
     import psycopg
 
@@ -235,7 +236,6 @@ def main() -> None:
             f"ratio {lim / o:.2f}",
             flush=True,
         )
-    forget_engines()
     shutil.rmtree(root, ignore_errors=True)
     if not args.no_postgres:
         import psycopg

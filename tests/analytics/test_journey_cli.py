@@ -17,7 +17,7 @@ from retentio.app import App
 from retentio.cli import journey as journey_cli
 from retentio.config import Settings
 from retentio.errors import UserError
-from retentio.store.db import migrate, session_scope
+from retentio.store.db import migrate
 
 
 @pytest.fixture
@@ -93,8 +93,10 @@ def test_engagement_by_channel_rfm_and_stored_segments(cli: Any, home: Path) -> 
     assert groups[0] == "all" and len(groups) == 2  # everyone, then a's RFM segment
 
     settings = Settings(home=home)
+
+    app = App(settings)
     migrate(settings)
-    with session_scope(settings) as session:
+    with app.session() as session:
         create_segment(session, "buyers", "orders >= 1")
     result = cli("engagement", "--from", "2024-01-01", "--to", "2024-02-01", "--by", "segment")
     assert result.exit_code == 0, result.output

@@ -149,10 +149,10 @@ def test_cli_refresh_reports_the_failed_segment_and_exits_non_zero(home: Path, t
     refused = run("segments", "create", "huge", HUGE)
     assert refused.returncode == 2 and "conditions" in refused.stderr and "Traceback" not in refused.stderr
     # A rule saved before the limit existed.
+    from retentio.app import App
     from retentio.config import Settings
-    from retentio.store.db import session_scope
 
-    with session_scope(Settings(home=home)) as session:
+    with App(Settings(home=home)) as app, app.session() as session:
         save_unchecked(session, "huge", HUGE)
 
     result = run("segments", "refresh", "--as-of", "2024-03-01", "--format", "json")

@@ -26,7 +26,6 @@ from retentio.app import App
 from retentio.config import Settings
 from retentio.errors import InputError
 from retentio.ingest import ingest_file, parse
-from retentio.store.db import engine_for
 from retentio.store.schema import Customer
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -158,7 +157,7 @@ def test_a_utf8_row_in_a_cp1251_file_is_decoded_as_utf8(app: App, settings: Sett
     summary = ingest_file(app, "customers", path)
     assert (summary.read, summary.loaded, summary.rejected) == (3, 3, 0)
     assert summary.encoding == "cp1251+utf-8"
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         rows = session.execute(select(Customer.customer_id, Customer.first_name, Customer.city)).all()
     names = {r.customer_id: r.first_name for r in rows}
     cities = {r.customer_id: r.city for r in rows}
@@ -215,7 +214,7 @@ def test_nul_bytes_reject_the_row_on_every_backend(app: App, settings: Settings,
     bad = rejects(summary.rejects_file)
     assert bad["3"]["reason"] == "customer_id contains a NUL byte (\\0), which text cannot hold"
     assert bad["4"]["reason"] == "city contains a NUL byte (\\0), which text cannot hold"
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         assert list(session.scalars(select(Customer.customer_id))) == ["c1"]
 
 

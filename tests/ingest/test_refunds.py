@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from retentio.app import App
 from retentio.config import Settings
 from retentio.ingest import IngestOptions, StrictRejected, ingest_file
-from retentio.store.db import engine_for
 from retentio.store.schema import Order, Refund
 
 ORDERS = """order_id,customer_id,ordered_at,total
@@ -42,16 +41,16 @@ def load(settings: Settings, tmp_path: Path, table: str, text: str, name: str | 
     return path
 
 
-def refunds_by_order(settings: Settings) -> dict[str, int]:
-    with Session(engine_for(settings)) as session:
+def refunds_by_order(app: App) -> dict[str, int]:
+    with Session(app.engine) as session:
         rows = session.execute(
             select(Refund.order_id, func.sum(Refund.amount_minor)).group_by(Refund.order_id)
         ).all()
     return {order_id: int(total) for order_id, total in rows}
 
 
-def order_totals(settings: Settings) -> dict[str, int]:
-    with Session(engine_for(settings)) as session:
+def order_totals(app: App) -> dict[str, int]:
+    with Session(app.engine) as session:
         return {o: int(t) for o, t in session.execute(select(Order.order_id, Order.total_minor)).all()}
 
 
@@ -70,9 +69,9 @@ def test_impossible_refunds_are_rejected_with_a_reason(app: App, settings: Setti
     assert rows["r5"]["column"] == "sku" and "SKU-A is not on order o2" in rows["r5"]["reason"]
     assert rows["r7"]["column"] == "amount"
     # r6: o3 has no lines loaded, so its SKU cannot be checked; r8 at the very second of its order.
-    refunded = refunds_by_order(settings)
+    refunded = refunds_by_order(app)
     assert refunded == {"o1": 10000, "o2": 5000, "o3": 2000}
-    totals = order_totals(settings)
+    totals = order_totals(app)
     assert all(refunded[o] <= totals[o] for o in refunded)
 
     # Loading the same file again is idempotent: its own refunds are not counted twice.
@@ -93,7 +92,7 @@ def test_impossible_refunds_are_rejected_with_a_reason(app: App, settings: Setti
     )
     summary = ingest_file(app, "refunds", later)
     assert (summary.loaded, summary.updated, summary.rejected) == (1, 1, 1)
-    assert refunds_by_order(settings)["o1"] == 10000
+    assert refunds_by_order(app)["o1"] == 10000
 
 
 def test_strict_refuses_a_refund_larger_than_its_order(app: App, settings: Settings, tmp_path: Path) -> None:
@@ -107,4 +106,4 @@ def test_strict_refuses_a_refund_larger_than_its_order(app: App, settings: Setti
         assert exc.summary.rejected == 1
     else:  # pragma: no cover - the assertion below explains
         raise AssertionError("a refund larger than its order was loaded under --strict")
-    assert refunds_by_order(settings) == {}
+    assert refunds_by_order(app) == {}

@@ -31,7 +31,7 @@ from retentio.models.clv_service import evaluate_clv, fit_clv, load_clv_model, r
 from retentio.models.clv_service.core import DAYS_PER_MONTH
 from retentio.models.clv_service.service import analytics_tables
 from retentio.models.registry import ModelNotFound, load_model, local_midnight
-from retentio.store.db import data_version, session_scope
+from retentio.store.db import data_version
 from retentio.store.schema import CustomerScore
 
 SHOP_CUSTOMERS = 3_000
@@ -98,8 +98,8 @@ def pandas_summary(shop: Shop, calibration_end: date, observation_end: date | No
     )
 
 
-def stored_scores(settings: Settings) -> dict[str, CustomerScore]:
-    with session_scope(settings) as session:
+def stored_scores(app: App) -> dict[str, CustomerScore]:
+    with app.read_session() as session:
         rows = session.scalars(select(CustomerScore).where(CustomerScore.model == "clv")).all()
         return {row.customer_id: row for row in rows}
 
@@ -226,7 +226,7 @@ def test_fit_recovers_the_generators_parameters(shop: Shop) -> None:
     assert meta["transaction"]["n_customers"] == result.transaction["n_customers"] > 2500
     assert meta["transaction"]["loglik"] == result.transaction["loglik"]
     assert meta["as_of"] == result.as_of.isoformat() and meta["transaction_model"] == "bgnbd"
-    with session_scope(shop.settings) as session:
+    with shop.app.session() as session:
         assert meta["data_version"] == data_version(session)
     assert record.as_of == local_midnight(result.as_of, shop.settings.timezone)
 
@@ -234,7 +234,7 @@ def test_fit_recovers_the_generators_parameters(shop: Shop) -> None:
 def test_score_writes_one_row_per_buyer_with_sane_values(shop: Shop) -> None:
     result = run_clv(shop.app, model="bgnbd")
     as_of = result.score.as_of
-    rows = stored_scores(shop.settings)
+    rows = stored_scores(shop.app)
     ((buyers,),) = shop.sql(BUYERS_BEFORE.format(day=as_of))
     assert len(rows) == buyers == result.score.customers
     stamp = local_midnight(as_of, shop.settings.timezone)
@@ -271,7 +271,7 @@ def test_score_writes_one_row_per_buyer_with_sane_values(shop: Shop) -> None:
     assert all(r.next_order_at > stamp for r in rows.values() if r.next_order_at is not None)
     # `run` is `fit` then `score`: scoring the saved version again writes the same values.
     score_clv(shop.app, version=result.fit.version, as_of=as_of)
-    again = stored_scores(shop.settings)
+    again = stored_scores(shop.app)
     assert {k: (r.clv, r.p_alive, r.next_order_at) for k, r in again.items()} == {
         k: (r.clv, r.p_alive, r.next_order_at) for k, r in rows.items()
     }
@@ -279,14 +279,14 @@ def test_score_writes_one_row_per_buyer_with_sane_values(shop: Shop) -> None:
 
 def test_rescoring_replaces_the_rows(shop: Shop) -> None:
     first = score_clv(shop.app)
-    before = {k: (r.clv, r.p_alive, r.next_order_at) for k, r in stored_scores(shop.settings).items()}
+    before = {k: (r.clv, r.p_alive, r.next_order_at) for k, r in stored_scores(shop.app).items()}
     again = score_clv(shop.app)
-    after = {k: (r.clv, r.p_alive, r.next_order_at) for k, r in stored_scores(shop.settings).items()}
+    after = {k: (r.clv, r.p_alive, r.next_order_at) for k, r in stored_scores(shop.app).items()}
     assert after == before and again.customers == first.customers == len(after)
 
     earlier = date(2025, 6, 1)
     summary = score_clv(shop.app, as_of=earlier)
-    rows = stored_scores(shop.settings)
+    rows = stored_scores(shop.app)
     ((buyers,),) = shop.sql(BUYERS_BEFORE.format(day=earlier))
     assert len(rows) == buyers == summary.customers < len(before)
     assert {r.as_of for r in rows.values()} == {local_midnight(earlier, shop.settings.timezone)}
@@ -299,10 +299,10 @@ def test_scoring_uses_the_requested_version(shop: Shop) -> None:
     latest = score_clv(shop.app)
     assert (latest.version, latest.transaction_model, latest.horizon_months) == (new.version, "mbgnbd", 6)
     assert latest.discount_rate == 0.02
-    assert {r.model_version for r in stored_scores(shop.settings).values()} == {new.version}
+    assert {r.model_version for r in stored_scores(shop.app).values()} == {new.version}
     chosen = score_clv(shop.app, version=old.version)
     assert (chosen.version, chosen.transaction_model, chosen.horizon_months) == (old.version, "bgnbd", 12)
-    assert {r.model_version for r in stored_scores(shop.settings).values()} == {old.version}
+    assert {r.model_version for r in stored_scores(shop.app).values()} == {old.version}
     # A longer horizon (given explicitly) can only add value.
     longer = score_clv(shop.app, version=old.version, horizon_months=24)
     assert longer.clv_total > chosen.clv_total
@@ -434,7 +434,7 @@ def test_postgres_store_gets_the_same_scores_as_sqlite(tmp_path: Path, pg_url: s
     for name, value in on_sqlite.fit.transaction["params"].items():
         assert on_pg.fit.transaction["params"][name] == pytest.approx(value, rel=1e-9)
     assert on_pg.score.clv_total == pytest.approx(on_sqlite.score.clv_total, abs=Decimal("0.05"))
-    lite, pg = stored_scores(sqlite_shop.settings), stored_scores(pg_shop.settings)
+    lite, pg = stored_scores(sqlite_shop.app), stored_scores(pg_shop.app)
     assert set(pg) == set(lite) and len(pg) == on_pg.score.customers > 400
     ids = sorted(pg)
     for column in ("clv", "p_alive", "expected_purchases"):
@@ -448,5 +448,5 @@ def test_postgres_store_gets_the_same_scores_as_sqlite(tmp_path: Path, pg_url: s
             assert abs((pg[i].next_order_at - lite[i].next_order_at).total_seconds()) < 1.0
     # Re-scoring on PostgreSQL replaces the rows too.
     score_clv(pg_shop.app, as_of=date(2025, 3, 1))
-    assert len(stored_scores(pg_shop.settings)) < len(pg)
+    assert len(stored_scores(pg_shop.app)) < len(pg)
     pg_shop.app.close()

@@ -21,7 +21,7 @@ from retentio.app import App
 from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.models import registry, scores_writer
-from retentio.store.db import engine_for, migrate, session_scope
+from retentio.store.db import migrate
 from retentio.store.schema import Customer, CustomerScore
 
 AS_OF = datetime(2024, 3, 1, 21, 0, tzinfo=UTC)
@@ -31,8 +31,9 @@ CUSTOMERS = 250  # more than two SQLite statements' worth of rows, not a multipl
 @pytest.fixture
 def settings(home: Path, store_url: str | None) -> Settings:
     settings = Settings(home=home, database_url=store_url)
+    app = App(settings)
     migrate(settings)
-    with session_scope(settings) as session:
+    with app.session() as session:
         session.add_all([Customer(customer_id=f"c{i}", row_hash=i) for i in range(CUSTOMERS)])
     return settings
 
@@ -51,8 +52,8 @@ def _clv_table(ids: list[str], clv: list[float], next_order: list[datetime | Non
     )
 
 
-def _rows(settings: Settings, model: str = "clv") -> dict[str, CustomerScore]:
-    with session_scope(settings) as session:
+def _rows(app: App, model: str = "clv") -> dict[str, CustomerScore]:
+    with app.session() as session:
         found = session.scalars(select(CustomerScore).where(CustomerScore.model == model)).all()
         return {row.customer_id: row for row in found}
 
@@ -68,7 +69,7 @@ def test_written_rows_read_back_through_the_orm(app: App, settings: Settings) ->
         app, "clv", 3, AS_OF, _clv_table(["c0", "c1", "c2"], [12.5, float("inf"), 0.1 + 0.2], next_order)
     )
     assert written == 3
-    rows = _rows(settings)
+    rows = _rows(app)
     assert set(rows) == {"c0", "c1", "c2"}
     assert rows["c0"].clv == 12.5 and rows["c2"].clv == 0.1 + 0.2  # the same double, not a rounding
     assert rows["c1"].clv is None  # non-finite → NULL
@@ -96,7 +97,7 @@ def test_values_are_stored_as_the_orm_stores_them(app: App, settings: Settings) 
         }
     )
     registry.write_scores(app, "probe", 1, AS_OF, scores, reasons)
-    with session_scope(settings) as session:  # the ORM's own write of the same values, for comparison
+    with app.session() as session:  # the ORM's own write of the same values, for comparison
         session.add(
             CustomerScore(
                 customer_id="c2",
@@ -108,7 +109,7 @@ def test_values_are_stored_as_the_orm_stores_them(app: App, settings: Settings) 
                 reasons=reasons[0],
             )
         )
-    with engine_for(settings).connect() as conn:
+    with app.engine.connect() as conn:
         stored = {
             row[0]: tuple(row[1:])
             for row in conn.execute(
@@ -132,14 +133,14 @@ def test_writing_replaces_the_model_rows_and_keeps_other_models(app: App, settin
     )
     later = datetime(2024, 4, 1, 21, 0, tzinfo=UTC)
     registry.write_scores(app, "clv", 2, later, _clv_table(["c3", "c4"], [40, 50], [None, None]))
-    rows = _rows(settings)
+    rows = _rows(app)
     assert set(rows) == {"c3", "c4"}
     assert {r.model_version for r in rows.values()} == {2} and rows["c4"].clv == 50
     assert all(r.as_of == later for r in rows.values())
-    assert set(_rows(settings, "churn")) == {"c0", "c4"}
+    assert set(_rows(app, "churn")) == {"c0", "c4"}
     # An empty scoring removes the model's rows.
     assert registry.write_scores(app, "clv", 3, later, _clv_table([], [], [])) == 0
-    assert _rows(settings) == {}
+    assert _rows(app) == {}
 
 
 def test_many_rows_in_any_order_and_any_input_types(app: App, settings: Settings) -> None:
@@ -157,7 +158,7 @@ def test_many_rows_in_any_order_and_any_input_types(app: App, settings: Settings
         }
     )
     assert registry.write_scores(app, "clv", 1, AS_OF, scores) == CUSTOMERS
-    rows = _rows(settings)
+    rows = _rows(app)
     assert len(rows) == CUSTOMERS
     for i in (0, 99, 100, 199, 200, 249):
         row = rows[f"c{i}"]
@@ -169,7 +170,7 @@ def test_a_failed_write_leaves_the_previous_scores(app: App, settings: Settings)
     registry.write_scores(app, "clv", 1, AS_OF, _clv_table(["c0", "c1"], [1, 2], [None, None]))
     with pytest.raises(UserError, match=r"does not have .*'nobody'"):
         registry.write_scores(app, "clv", 2, AS_OF, _clv_table(["c2", "nobody"], [3, 4], [None, None]))
-    rows = _rows(settings)
+    rows = _rows(app)
     assert set(rows) == {"c0", "c1"} and {r.model_version for r in rows.values()} == {1}
 
 
@@ -190,4 +191,4 @@ def test_bad_input_is_refused_before_writing(app: App, settings: Settings) -> No
             registry.write_scores(app, "clv", 2, AS_OF, scores, reasons)
     with pytest.raises(UserError, match="timezone-aware"):
         registry.write_scores(app, "clv", 2, AS_OF.replace(tzinfo=None), _clv_table(["c1"], [1], [None]))
-    assert {r.model_version for r in _rows(settings).values()} == {1}
+    assert {r.model_version for r in _rows(app).values()} == {1}

@@ -18,7 +18,6 @@ from retentio.app import App
 from retentio.config import Settings
 from retentio.errors import UserError
 from retentio.models import registry
-from retentio.store.db import session_scope
 from retentio.store.schema import CustomerScore
 
 
@@ -168,7 +167,7 @@ def test_churn_scores_with_reasons_read_back_through_the_orm(app: App, settings:
     table = pa.table({"customer_id": pa.array(["c", "a", "b"]), "churn_risk": pa.array(risk)})
     assert registry.write_scores(app, "churn", 2, as_of, table, reasons) == 3
 
-    with session_scope(settings) as session:
+    with app.session() as session:
         found = session.scalars(select(CustomerScore).where(CustomerScore.model == "churn")).all()
         rows = {row.customer_id: row for row in found}
     assert rows["c"].reasons == reasons[0]
@@ -185,6 +184,6 @@ def test_churn_scores_with_reasons_read_back_through_the_orm(app: App, settings:
 
     # Rescoring without reasons replaces the old ones (no stale reasons left behind).
     registry.write_scores(app, "churn", 3, as_of, pa.table({"customer_id": ["c"], "churn_risk": [0.5]}))
-    with session_scope(settings) as session:
+    with app.session() as session:
         again = session.scalars(select(CustomerScore).where(CustomerScore.model == "churn")).all()
     assert [(r.customer_id, r.churn_risk, r.reasons, r.model_version) for r in again] == [("c", 0.5, None, 3)]

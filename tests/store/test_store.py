@@ -19,10 +19,8 @@ from retentio.store import snapshot
 from retentio.store.db import (
     SCHEMA_HEAD,
     current_revision,
-    engine_for,
     head_revision,
     migrate,
-    session_scope,
 )
 from retentio.store.schema import CONTRACT_MODELS, Customer, Order
 
@@ -39,27 +37,27 @@ def test_models_mirror_the_data_contract() -> None:
         assert tuple(c.name for c in CONTRACT_MODELS[name].__table__.primary_key) == spec.key  # type: ignore[attr-defined]
 
 
-def test_migrations_create_every_table(settings: Settings) -> None:
+def test_migrations_create_every_table(app: App, settings: Settings) -> None:
     migrate(settings)
-    assert current_revision(engine_for(settings)) == head_revision() == SCHEMA_HEAD
-    tables = set(inspect(engine_for(settings)).get_table_names())
+    assert current_revision(app.engine) == head_revision() == SCHEMA_HEAD
+    tables = set(inspect(app.engine).get_table_names())
     assert set(TABLES) <= tables
     assert {"ingest_runs", "customer_scores", "segments", "segment_memberships", "model_versions"} <= tables
 
 
-def test_timestamps_round_trip_as_aware_utc_and_naive_is_refused(settings: Settings) -> None:
+def test_timestamps_round_trip_as_aware_utc_and_naive_is_refused(app: App, settings: Settings) -> None:
     migrate(settings)
     moscow = timezone(timedelta(hours=3))
-    with session_scope(settings) as session:
+    with app.session() as session:
         session.add(
             Customer(customer_id="c1", row_hash=1, signup_at=datetime(2024, 3, 1, 2, 30, tzinfo=moscow))
         )
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         customer = session.get(Customer, "c1")
         assert customer is not None
         assert customer.signup_at == datetime(2024, 2, 29, 23, 30, tzinfo=UTC)
         assert customer.signup_at is not None and customer.signup_at.tzinfo is not None
-    with pytest.raises(Exception, match="naive datetime"), session_scope(settings) as session:
+    with pytest.raises(Exception, match="naive datetime"), app.session() as session:
         session.add(
             Order(order_id="o", customer_id="c1", ordered_at=datetime(2024, 1, 1), total_minor=1, row_hash=1)
         )
@@ -198,18 +196,20 @@ def test_database_url_forms() -> None:
         normalise_database_url("postgresql://u@h:abc/db")
 
 
-def test_quick_data_version_agrees_with_the_store_and_declines_when_unsure(settings: Settings) -> None:
+def test_quick_data_version_agrees_with_the_store_and_declines_when_unsure(
+    app: App, settings: Settings
+) -> None:
     from retentio.store.db import bump_data_version, data_version
     from retentio.store.stamp import quick_data_version
 
     assert quick_data_version(settings) is None  # no store yet
     migrate(settings)
     assert quick_data_version(settings) == 0
-    with session_scope(settings) as session:
+    with app.session() as session:
         bump_data_version(session)
         bump_data_version(session)
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         assert quick_data_version(settings) == data_version(session) == 2
-    with engine_for(settings).begin() as conn:
+    with app.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
     assert quick_data_version(settings) is None  # an older schema: `retentio db upgrade` first

@@ -283,29 +283,17 @@ def describe_store_error(settings: Settings, exc: BaseException) -> str:
     return f"the store at {store_location(settings)} failed: {first}"
 
 
-# --- settings-based helpers for code not yet moved onto the application context ---------------------
-# (retentio.app.App owns one engine per context; these build a short-lived one per call site.)
-
-_transitional_engines: dict[str, Engine] = {}
-
-
-def engine_for(settings: Settings) -> Engine:
-    """The engine for the settings' store (transitional: prefer ``App.engine``)."""
-    url = settings.sqlalchemy_url
-    engine = _transitional_engines.get(url)
-    if engine is None:
-        engine = _transitional_engines[url] = create_store_engine(settings)
-    return engine
+# --- store preparation (used by the application context) ---------------------------------------------
 
 
 def migrate(settings: Settings, revision: str = "head") -> str | None:
-    """Create or upgrade the settings' store (transitional: prefer ``App.upgrade``)."""
-    return upgrade(settings, engine_for(settings), revision)
-
-
-def ensure_schema(settings: Settings) -> None:
-    """Require a store at the current schema (never creates one; see :func:`check_store`)."""
-    check_store(settings)
+    """Create or upgrade the settings' store with a short-lived engine (tools and tests; the
+    application uses ``App.upgrade``)."""
+    engine = create_store_engine(settings)
+    try:
+        return upgrade(settings, engine, revision)
+    finally:
+        engine.dispose()
 
 
 def prepare_store(settings: Settings, engine: Engine, create: bool = True) -> StoreStamp:
@@ -320,17 +308,3 @@ def prepare_store(settings: Settings, engine: Engine, create: bool = True) -> St
         upgrade(settings, engine)
         return check_store(settings)
     raise StoreError(stamp.problem or "the store is not usable")
-
-
-@contextmanager
-def session_scope(settings: Settings) -> Iterator[Session]:
-    """A write session on the settings' store (transitional: prefer ``App.session``)."""
-    with write_session(engine_for(settings)) as session:
-        yield session
-
-
-def forget_engines() -> None:
-    """Dispose the transitional engines (for tools that drop and recreate stores)."""
-    for engine in list(_transitional_engines.values()):
-        engine.dispose()
-    _transitional_engines.clear()

@@ -122,10 +122,9 @@ def test_score_writes_every_buyer_and_latest_scores_reads_them(
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from retentio.store.db import engine_for
     from retentio.store.schema import CustomerScore
 
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         stored = session.execute(
             select(CustomerScore.churn_risk, CustomerScore.reasons).where(CustomerScore.model == "churn")
         ).all()
@@ -134,7 +133,7 @@ def test_score_writes_every_buyer_and_latest_scores_reads_them(
     assert all(reasons is None for value, reasons in stored if value is not None and value < 0.5)
     everyone = score_and_store(app, version=record.version, reasons_min_risk=0.0)
     assert everyone.customers == buyers
-    with Session(engine_for(settings)) as session:
+    with Session(app.engine) as session:
         missing = session.scalar(
             select(CustomerScore.customer_id).where(
                 CustomerScore.model == "churn", CustomerScore.reasons.is_(None)
