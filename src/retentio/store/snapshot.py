@@ -244,6 +244,11 @@ def _is_lock_conflict(exc: BaseException) -> bool:
     return "lock" in str(exc).lower()
 
 
+def _vanished(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "does not exist" in text or "no such file" in text
+
+
 class Snapshot:
     """The analytics snapshot of one installation: the DuckDB file and who may change it.
 
@@ -291,6 +296,51 @@ class Snapshot:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    # --- generations -----------------------------------------------------------------------------
+    #
+    # ``analytics.duckdb`` is a symbolic link to the current generation ``analytics.g<N>.duckdb``
+    # (or, for a snapshot made by an older version, a plain file: generation 0). Readers connect to
+    # the generation the link names, never to the link: DuckDB caches open databases by path within
+    # a process, so a reader opening the link after a swap would otherwise be handed the old
+    # database that another connection of the same process (a server) still holds. A change that
+    # cannot be made in place is written to a new generation, published by swapping the link
+    # atomically; old generations are removed once nobody holds them.
+
+    def current_file(self) -> Path:
+        """The file of the current generation (the link resolved)."""
+        return Path(os.path.realpath(self.path))
+
+    def _next_generation(self) -> Path:
+        numbers = [
+            int(m.group(1))
+            for f in self.path.parent.glob(f"{self.path.stem}.g*.duckdb")
+            if (m := re.fullmatch(rf"{re.escape(self.path.stem)}\.g(\d+)\.duckdb", f.name))
+        ]
+        return self.path.with_name(f"{self.path.stem}.g{max(numbers, default=0) + 1:06d}.duckdb")
+
+    def _publish(self, built: Path) -> None:
+        """Make the finished file ``built`` the current generation (an atomic swap of the link)."""
+        target = self._next_generation()
+        os.replace(built, target)
+        link = self.path.with_name(f"{self.path.name}.link-{os.getpid()}")
+        link.unlink(missing_ok=True)
+        os.symlink(target.name, link)
+        os.replace(link, self.path)
+        self._collect_old_generations()
+
+    def _collect_old_generations(self) -> None:
+        """Delete generations other than the current one that no connection holds any more."""
+        current = self.current_file()
+        for old in self.path.parent.glob(f"{self.path.stem}.g*.duckdb"):
+            if old == current or not re.fullmatch(rf"{re.escape(self.path.stem)}\.g\d+\.duckdb", old.name):
+                continue
+            try:
+                duckdb.connect(str(old)).close()  # fails while a reader (of any process) holds it
+            except duckdb.Error:
+                continue
+            old.unlink(missing_ok=True)
+            Path(str(old) + ".wal").unlink(missing_ok=True)
+
     def refresh_lock(self) -> AbstractContextManager[None]:
         """The refresher's lock (exclusive, blocking)."""
         return self._lock("refresh", fcntl.LOCK_EX)
@@ -323,10 +373,10 @@ class Snapshot:
         while True:
             with self._lock("gate", fcntl.LOCK_SH):
                 try:
-                    con = duckdb.connect(str(self.path), read_only=True)
+                    con = duckdb.connect(str(self.current_file()), read_only=True)
                     break
                 except duckdb.IOException as exc:
-                    if not _is_lock_conflict(exc) or time.monotonic() > deadline:
+                    if not (_is_lock_conflict(exc) or _vanished(exc)) or time.monotonic() > deadline:
                         raise
             time.sleep(0.05)
         try:
@@ -342,10 +392,12 @@ class Snapshot:
         while True:
             with self._lock("gate", fcntl.LOCK_SH):
                 try:
-                    con = ibis.duckdb.connect(database=str(self.path), read_only=True)
+                    con = ibis.duckdb.connect(database=str(self.current_file()), read_only=True)
                     break
                 except duckdb.IOException as exc:
-                    if not _is_lock_conflict(exc) or time.monotonic() > deadline:
+                    # Busy (a writer), or a generation removed between resolving the link and
+                    # opening it (a swap just happened): look again.
+                    if not (_is_lock_conflict(exc) or _vanished(exc)) or time.monotonic() > deadline:
                         raise
             time.sleep(0.05)
         # DuckDB draws a progress bar on stdout for queries over ~2 s: never in our output.
@@ -374,8 +426,11 @@ class Snapshot:
                     stamp = _read_stamp(con.con)
                     if _matches(stamp, store, tz):
                         return con
-                    if not refresh and stamp is not None and stamp.store_id == store.store_id and (
-                        stamp.timezone == tz
+                    if (
+                        not refresh
+                        and stamp is not None
+                        and stamp.store_id == store.store_id
+                        and (stamp.timezone == tz)
                     ):
                         return con  # behind: the last good version, until the refresher catches up
                     con.disconnect()
@@ -443,12 +498,17 @@ class Snapshot:
     def _remove_leftovers(self) -> None:
         """Temporary files of rebuilds and copies whose process died (we hold the refresh lock, so
         nobody else is writing one)."""
-        for pattern in (f"{self.path.stem}.rebuild-*", f"{self.path.stem}.copy-*"):
+        for pattern in (
+            f"{self.path.stem}.rebuild-*",
+            f"{self.path.stem}.copy-*",
+            f"{self.path.name}.link-*",
+        ):
             for leftover in self.path.parent.glob(pattern):
-                match = re.search(r"-(\d+)\.duckdb", leftover.name)
+                match = re.search(r"-(\d+)(\.duckdb)?", leftover.name)
                 if match and int(match.group(1)) == os.getpid():
                     continue
                 leftover.unlink(missing_ok=True)
+        self._collect_old_generations()
 
     def _upgrade(self) -> str | None:
         """Bring a snapshot of an older schema up to date in place; None when there is no way to."""
@@ -478,7 +538,10 @@ class Snapshot:
         with self._lock("gate", fcntl.LOCK_EX):
             while True:
                 try:
-                    con = duckdb.connect(str(self.path))
+                    con = duckdb.connect(str(self.current_file()))
+                    break
+                except duckdb.ConnectionException:
+                    con = None  # held by a reader of this very process: never in place
                     break
                 except duckdb.IOException as exc:
                     if not _is_lock_conflict(exc):
@@ -517,11 +580,10 @@ class Snapshot:
                     con.execute("CHECKPOINT")
                 finally:
                     con.close()
-            os.replace(tmp, self.path)
+            self._publish(tmp)
         finally:
             tmp.unlink(missing_ok=True)
             Path(str(tmp) + ".wal").unlink(missing_ok=True)
-        Path(str(self.path) + ".wal").unlink(missing_ok=True)
         return stamp.data_version
 
     # --- applying one ingest -------------------------------------------------------------------
@@ -556,12 +618,12 @@ class Snapshot:
                         return _apply_in(con, table, batch, placeholder_ids, expected, target)
                 copy = self.path.with_name(f"{self.path.stem}.copy-{os.getpid()}.duckdb")
                 try:
-                    shutil.copyfile(self.path, copy)
+                    shutil.copyfile(self.current_file(), copy)
                     with duckdb.connect(str(copy)) as con:
                         if not _apply_in(con, table, batch, placeholder_ids, expected, target):
                             return False
                         con.execute("CHECKPOINT")
-                    os.replace(copy, self.path)
+                    self._publish(copy)
                 finally:
                     copy.unlink(missing_ok=True)
                     Path(str(copy) + ".wal").unlink(missing_ok=True)
@@ -576,7 +638,7 @@ class Snapshot:
             _init(con)
             _stamp(con, stamp)
             con.execute("CHECKPOINT")
-        os.replace(tmp, self.path)
+        self._publish(tmp)
 
 
 def _read_stamp_from(meta: dict[str, str]) -> SnapshotStamp | None:
