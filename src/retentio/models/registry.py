@@ -209,23 +209,31 @@ def _as_utc(value: Any) -> datetime | None:
 def latest_scores(app: App) -> pa.Table:
     """One row per scored customer: customer_id, churn_risk, clv, p_alive, expected_purchases, next_order_at.
 
+    See :func:`fold_latest_scores`; an empty table when nothing is scored.
+    """
+    app.store()
+    with app.engine.connect() as conn:
+        return fold_latest_scores(conn)
+
+
+def fold_latest_scores(conn: Any) -> pa.Table:
+    """The latest score per customer, read through ``conn`` (a Connection or Session).
+
     Each model fills some of the columns (churn: ``churn_risk``; CLV models: the rest); for each column
-    the value of the most recent scoring that set it (largest ``as_of``, then model name) wins, as in
-    :func:`retentio.analytics.segments.scores_from_store`. An empty table when nothing is scored.
+    the value of the most recent scoring that set it (largest ``as_of``, then model name) wins. The one
+    fold of ``customer_scores``: the scores export, rule segments and the demo all read it.
     """
     import pandas as pd
 
     from retentio.store.schema import CustomerScore
 
-    app.store()
     query = select(
         CustomerScore.customer_id,
         CustomerScore.model,
         CustomerScore.as_of,
         *(getattr(CustomerScore, c) for c in SCORE_COLUMNS),
     ).order_by(CustomerScore.as_of, CustomerScore.model)
-    with app.engine.connect() as conn:
-        rows = conn.execute(query).all()
+    rows = conn.execute(query).all()
     schema = pa.schema(
         [("customer_id", pa.string())]
         + [(c, pa.float64()) for c in _FLOAT_SCORES]
