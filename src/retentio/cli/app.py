@@ -43,9 +43,13 @@ def build_app(modules: tuple[str, ...] = COMMAND_MODULES) -> typer.Typer:
     )
 
     @application.callback()
-    def _group() -> None:
+    def _group(
+        version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+    ) -> None:
         """Self-hosted customer retention: ingest shop data, measure retention, predict and act."""
         # A callback keeps Typer in group mode even when only one command module is loaded.
+        if version:
+            _print_version()
 
     for name in modules:
         importlib.import_module(name).register(application)
@@ -79,8 +83,17 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _print_version() -> None:
+    from retentio import __version__
+
+    print(f"retentio {__version__}")
+    sys.exit(0)
+
+
 def main() -> None:
     """Console-script entry point with the error boundary."""
+    if sys.argv[1:] == ["--version"]:
+        _print_version()
     try:
         # Without standalone mode click *returns* the code of a `typer.Exit(code)`.
         result = build_app(modules_for(sys.argv[1:]))(standalone_mode=False)
