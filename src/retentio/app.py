@@ -79,7 +79,7 @@ class App:
 
         return prepare_store(self.settings, self.engine)
 
-    def upgrade(self, revision: str = "head") -> str | None:
+    def upgrade(self, revision: str = "heads") -> str | None:
         """Apply migrations up to ``revision`` under the migration lock (``retentio db upgrade``)."""
         from retentio.store.db import upgrade
 

@@ -18,6 +18,7 @@ from retentio.ingest import ingest_file
 from retentio.store import snapshot
 from retentio.store.db import (
     SCHEMA_HEAD,
+    SCHEMA_HEADS,
     current_revision,
     head_revision,
     migrate,
@@ -39,7 +40,8 @@ def test_models_mirror_the_data_contract() -> None:
 
 def test_migrations_create_every_table(app: App, settings: Settings) -> None:
     migrate(settings)
-    assert current_revision(app.engine) == head_revision() == SCHEMA_HEAD
+    assert current_revision(app.engine) == head_revision() == ",".join(sorted(SCHEMA_HEADS))
+    assert SCHEMA_HEAD in SCHEMA_HEADS
     tables = set(inspect(app.engine).get_table_names())
     assert set(TABLES) <= tables
     assert {"ingest_runs", "customer_scores", "segments", "segment_memberships", "model_versions"} <= tables
@@ -213,3 +215,47 @@ def test_quick_data_version_agrees_with_the_store_and_declines_when_unsure(
     with app.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
     assert quick_data_version(settings) is None  # an older schema: `retentio db upgrade` first
+
+
+DOMAIN_MIGRATION = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "w001"
+down_revision = None
+branch_labels = ("widgets",)
+depends_on = "0002"
+
+
+def upgrade() -> None:
+    op.create_table("widgets", sa.Column("id", sa.Integer(), primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("widgets")
+"""
+
+
+def test_a_domain_owns_its_migrations_as_a_branch_the_store_requires(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retentio.store import db, stamp
+
+    migrate(settings)  # the base branch only
+    assert stamp.read_stamp(settings).current
+    versions = tmp_path / "widgets" / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (versions / "w001_widgets.py").write_text(DOMAIN_MIGRATION, encoding="utf-8")
+    base = db.version_locations()
+    monkeypatch.setattr(db, "version_locations", lambda: [*base, versions])
+    monkeypatch.setattr(stamp, "SCHEMA_HEADS", frozenset({"w001"}))  # w001 depends on 0002
+    monkeypatch.setattr(stamp, "KNOWN_REVISIONS", stamp.KNOWN_REVISIONS | {"w001"})
+    behind = stamp.read_stamp(settings)
+    assert not behind.current and "retentio db upgrade" in (behind.problem or "")
+    assert db.head_revision() == "0002,w001"
+    migrate(settings)
+    assert stamp.read_stamp(settings).current
+    with App(settings) as app:
+        assert "widgets" in inspect(app.engine).get_table_names()
+        assert db.current_revision(app.engine) == "w001"
+    migrate(settings)  # idempotent

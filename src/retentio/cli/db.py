@@ -12,7 +12,9 @@ db_app = typer.Typer(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+def db_upgrade(
+    revision: str = typer.Argument("heads", help="Target revision (default: the newest of every branch)."),
+) -> None:
     """Create the store or migrate it to the latest schema (idempotent; safe to run concurrently)."""
     with app_context() as app:
         at = app.upgrade(revision)

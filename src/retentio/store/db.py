@@ -30,7 +30,13 @@ from retentio.errors import StoreError
 # SCHEMA_HEAD is the newest migration. Kept in code so that the per-command check is one SELECT
 # instead of loading Alembic's script directory; tests/store/test_store.py asserts it matches the
 # migrations on disk. It lives in stamp.py, which reads it without importing SQLAlchemy.
-from retentio.store.stamp import SCHEMA_HEAD, StoreStamp, describe_sqlite_error, read_stamp  # noqa: F401
+from retentio.store.stamp import (  # noqa: F401  (SCHEMA_HEAD/S re-exported for callers)
+    SCHEMA_HEAD,
+    SCHEMA_HEADS,
+    StoreStamp,
+    describe_sqlite_error,
+    read_stamp,
+)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # How long a writer waits for another writer's transaction on SQLite before giving up. An ingest of
@@ -214,12 +220,24 @@ def bump_data_version(conn: Connection | Session) -> int:
 # --- migrations ---------------------------------------------------------------------------------
 
 
-def _alembic_config(connection: Connection) -> Any:
+def version_locations() -> list[Path]:
+    """Where migrations live: the store's base branch, then every domain package that has its own
+    ``migrations/versions`` (loyalty, feedback, campaigns, ... each owns its tables that way, as an
+    Alembic branch that depends on the base)."""
+    package = Path(__file__).resolve().parent.parent
+    domains = sorted(p for p in package.glob("*/migrations/versions") if p.parent != MIGRATIONS_DIR)
+    return [MIGRATIONS_DIR / "versions", *domains]
+
+
+def _alembic_config(connection: Connection | None = None) -> Any:
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["connection"] = connection
+    config.set_main_option("version_locations", os.pathsep.join(str(p) for p in version_locations()))
+    config.set_main_option("path_separator", "os")
+    if connection is not None:
+        config.attributes["connection"] = connection
     return config
 
 
@@ -233,7 +251,7 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def upgrade(settings: Settings, engine: Engine, revision: str = "head") -> str | None:
+def upgrade(settings: Settings, engine: Engine, revision: str = "heads") -> str | None:
     """Run migrations up to ``revision`` under a lock; returns the revision the store is at afterwards.
 
     SQLite: an exclusive lock on ``<store>.migrate.lock`` beside the file; PostgreSQL: an advisory
@@ -262,16 +280,20 @@ def upgrade(settings: Settings, engine: Engine, revision: str = "head") -> str |
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The store's revisions (one per migration branch), comma-separated; None for no store."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def head_revision() -> str | None:
+    """The newest revision of every migration branch, comma-separated."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    heads = ScriptDirectory.from_config(_alembic_config()).get_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def describe_store_error(settings: Settings, exc: BaseException) -> str:
@@ -286,7 +308,7 @@ def describe_store_error(settings: Settings, exc: BaseException) -> str:
 # --- store preparation (used by the application context) ---------------------------------------------
 
 
-def migrate(settings: Settings, revision: str = "head") -> str | None:
+def migrate(settings: Settings, revision: str = "heads") -> str | None:
     """Create or upgrade the settings' store with a short-lived engine (tools and tests; the
     application uses ``App.upgrade``)."""
     engine = create_store_engine(settings)

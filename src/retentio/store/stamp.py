@@ -14,8 +14,13 @@ from typing import Any
 
 from retentio.config import Settings
 
-SCHEMA_HEAD = "0002"  # the newest Alembic revision (retentio/store/migrations/versions)
-KNOWN_REVISIONS = ("0001", "0002")
+# What ``alembic_version`` holds in an up-to-date store: the newest revision of every migration
+# branch (the store's base and each domain's own, retentio/<domain>/migrations/versions), less
+# those another branch's head depends on (Alembic keeps only the dependent). Kept in code so that
+# the per-command check is one SELECT; tests/store/test_store.py migrates a store and compares.
+SCHEMA_HEADS = frozenset({"0002"})
+SCHEMA_HEAD = "0002"  # the base branch's head
+KNOWN_REVISIONS = frozenset({"0001", "0002"})
 
 _VERSION_SQL = "SELECT version_num FROM alembic_version"
 _STATE_SQL = "SELECT store_id, data_version FROM store_state WHERE id = 1"
@@ -35,7 +40,7 @@ class StoreStamp:
 
     @property
     def current(self) -> bool:
-        return self.problem is None and self.revision == SCHEMA_HEAD
+        return self.problem is None and self.revision is not None
 
 
 def _read(cursor: Any, where: str) -> StoreStamp:
@@ -47,16 +52,16 @@ def _read(cursor: Any, where: str) -> StoreStamp:
             raise
         # No alembic_version table: an empty database, not ours (yet).
         return StoreStamp(problem=f"{where} holds no retentio store: {LOAD_HINT}", missing=True)
-    row = cursor.fetchone()
-    revision = None if row is None else str(row[0])
-    if revision is None:
+    heads = {str(row[0]) for row in cursor.fetchall()}
+    if not heads:
         return StoreStamp(problem=f"{where} holds no retentio store: {LOAD_HINT}", missing=True)
-    if revision != SCHEMA_HEAD:
-        if revision in KNOWN_REVISIONS:
+    revision = ",".join(sorted(heads))
+    if heads != SCHEMA_HEADS:
+        if heads <= KNOWN_REVISIONS:
             return StoreStamp(
                 revision=revision,
                 problem=f"the store at {where} is at schema {revision}; this version of retentio needs "
-                f"{SCHEMA_HEAD}: run `retentio db upgrade`",
+                f"{','.join(sorted(SCHEMA_HEADS))}: run `retentio db upgrade`",
             )
         return StoreStamp(
             revision=revision,
