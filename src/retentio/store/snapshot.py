@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retentio.config import Settings
-from retentio.contract import LOAD_ORDER, TABLES, Kind
+from retentio.contract import ARROW_TYPES, LOAD_ORDER, TABLES, Kind
 from retentio.errors import StoreError
 from retentio.store.stamp import StoreStamp
 
@@ -658,8 +658,6 @@ def _store_where(settings: Settings) -> str:
 
 
 def _read_store(conn: Any, table: str, chunk: int = 200_000) -> Iterator[pa.Table]:
-    from retentio.ingest.validate import ARROW_TYPES
-
     spec = TABLES[table]
     names = [c.stored_name for c in spec.columns]
     types = [ARROW_TYPES[c.kind] for c in spec.columns]
