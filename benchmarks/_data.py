@@ -18,25 +18,20 @@ from typing import Any
 import duckdb
 import ibis
 
-# Minimal columns for the snapshot tables the benchmark does not fill.
-EMPTY_TABLES = {
-    "customers": "customer_id VARCHAR, city VARCHAR, acquisition_channel VARCHAR, is_placeholder BOOLEAN",
-    "order_lines": "order_id VARCHAR, sku VARCHAR, quantity INTEGER, unit_price DECIMAL(18,2), "
-    "unit_cost DECIMAL(18,2)",
-    "events": "event_id VARCHAR, customer_id VARCHAR, occurred_at TIMESTAMP, event_date DATE, type VARCHAR",
-    "reviews": "review_id VARCHAR, customer_id VARCHAR, created_at TIMESTAMP, created_date DATE, "
-    "rating INTEGER",
-    "tickets": "ticket_id VARCHAR, customer_id VARCHAR, opened_at TIMESTAMP, opened_date DATE, csat INTEGER",
-    "survey_responses": "response_id VARCHAR, customer_id VARCHAR, answered_at TIMESTAMP, "
-    "answered_date DATE, survey VARCHAR, score INTEGER",
-}
+from retentio.store.snapshot_schema import SNAPSHOT_TABLES, create_table_sql
 
 
 def build_database(
     path: Path, customers: int, orders_per_customer: float, seed: int, orders_parquet: Path | None
 ) -> dict[str, int]:
-    """Write orders and refunds (snapshot schema) into a DuckDB file; return row counts."""
+    """Write orders and refunds into a DuckDB file with the snapshot's tables; return row counts.
+
+    Every table is created from the snapshot's declaration (``store.snapshot_schema``), so the
+    benchmarks read exactly the real snapshot's shape; the columns the data does not give stay null.
+    """
     con = duckdb.connect(str(path))
+    for name in SNAPSHOT_TABLES:
+        con.execute(create_table_sql(name))
     con.execute(f"SELECT setseed({(seed % 1000) / 1000})")
     if orders_parquet is not None:
         source = f"read_parquet('{orders_parquet}')"
@@ -48,7 +43,7 @@ def build_database(
         id_expr = "CAST(order_id AS VARCHAR)" if "order_id" in columns else "'o' || row_number() OVER ()"
         cancelled = "coalesce(status = 'cancelled', false)" if "status" in columns else "false"
         con.execute(
-            f"""CREATE TABLE orders AS SELECT {id_expr} AS order_id,
+            f"""INSERT INTO orders BY NAME SELECT {id_expr} AS order_id,
             CAST(customer_id AS VARCHAR) AS customer_id, {at_expr} AS ordered_at,
             {date_expr} AS order_date, CAST(total AS DECIMAL(18,2)) AS total,
             CAST(NULL AS DECIMAL(18,2)) AS discount, {cancelled} AS is_cancelled FROM {source}"""
@@ -56,7 +51,7 @@ def build_database(
     else:
         mean_extra = max(orders_per_customer - 1.0, 0.0)
         con.execute(
-            f"""CREATE TABLE orders AS
+            f"""INSERT INTO orders BY NAME
             WITH c AS (
                 SELECT i,
                        1 + CAST(floor(-ln(1 - random()) * {mean_extra}) AS INTEGER) AS n,
@@ -77,19 +72,15 @@ def build_database(
                   FROM x)"""
         )
     con.execute(
-        """CREATE TABLE refunds AS
+        """INSERT INTO refunds BY NAME
         SELECT 'r' || order_id AS refund_id, order_id, customer_id,
                ordered_at + INTERVAL 3 DAY AS refunded_at, order_date + 3 AS refund_date,
                CAST(total / 2 AS DECIMAL(18,2)) AS amount
         FROM orders WHERE hash(order_id) % 20 = 0"""
     )
-    for name, columns in EMPTY_TABLES.items():
-        con.execute(f"CREATE TABLE {name} ({columns})")
     # The snapshot's derived purchase-day flags (store.snapshot), computed the way a rebuild does.
     from retentio.store.snapshot import refresh_purchase_days
 
-    con.execute("ALTER TABLE orders ADD COLUMN opens_purchase_day BOOLEAN")
-    con.execute("ALTER TABLE orders ADD COLUMN on_first_purchase_day BOOLEAN")
     started = time.perf_counter()
     refresh_purchase_days(con, only_customers=False)
     flag_ms = round((time.perf_counter() - started) * 1000)

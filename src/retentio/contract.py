@@ -3,13 +3,16 @@
 One :class:`TableSpec` per canonical table: its columns, their kinds and which are required. Ingest
 validates against it, the store's models mirror it (``tests/store/test_schema.py`` checks they agree),
 and the generator writes it. Money columns arrive as decimals and are stored as integer minor units
-(``<name>_minor``), timestamps as timezone-aware UTC.
+(``<name>_minor``), timestamps as timezone-aware UTC (:data:`ARROW_TYPES`: the Arrow type of each
+kind as ingest writes it and the store returns it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+import pyarrow as pa
 
 
 class Kind(StrEnum):
@@ -27,6 +30,25 @@ class Kind(StrEnum):
     JSON = "json"  # a JSON document
     RATING = "rating"  # integer 1..5
     SCORE = "score"  # integer 0..10 (NPS) or 1..5 (CSAT): range checked per survey
+
+
+# The Arrow type of each kind in store shape (money as integer minor units, timestamps as UTC): what
+# ingest validates into and what the snapshot reads back from the store. Here, in the contract, so
+# that the store need not import ingest.
+ARROW_TYPES: dict[Kind, pa.DataType] = {
+    Kind.ID: pa.string(),
+    Kind.TEXT: pa.string(),
+    Kind.JSON: pa.string(),
+    Kind.INT: pa.int64(),
+    Kind.POSITIVE_INT: pa.int64(),
+    Kind.RATING: pa.int64(),
+    Kind.SCORE: pa.int64(),
+    Kind.MONEY: pa.int64(),
+    Kind.FLOAT: pa.float64(),
+    Kind.BOOL: pa.bool_(),
+    Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    Kind.DATE: pa.date32(),
+}
 
 
 @dataclass(frozen=True)

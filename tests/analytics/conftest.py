@@ -10,8 +10,8 @@ Europe/Moscow) and ``make_rows`` (``make_rows(timezone="Asia/Tokyo")`` for more 
         rows.refund("r1", "o1", "2024-02-02T10:00:00", "40.00")
         tables = analytics_backend.load(rows)  # AnalyticsTables on DuckDB, then on PostgreSQL
 
-``SnapshotRows`` follows the analytics snapshot schema documented in
-``retentio.analytics.tables``: timestamps are given as aware datetimes or ISO strings (naive = UTC)
+``SnapshotRows`` follows the analytics snapshot schema declared in
+``retentio.store.snapshot_schema``: timestamps are given as aware datetimes or ISO strings (naive = UTC)
 and stored as naive UTC; the ``*_date`` columns are computed here in the snapshot's time zone
 (default Europe/Moscow) exactly as the real snapshot does; money is ``decimal128(18, 2)``.
 Customers named by an order, event, review, ticket or survey answer are added automatically
@@ -37,130 +37,12 @@ import pyarrow as pa
 import pytest
 
 from retentio.analytics.tables import SNAPSHOT_TABLES, AnalyticsTables
+from retentio.store.snapshot_schema import arrow_schema
 
-MONEY = pa.decimal128(18, 2)
-TS = pa.timestamp("us")
-
-# Arrow schemas of the snapshot tables, column order as in retentio.analytics.tables.
-SNAPSHOT_SCHEMAS: dict[str, pa.Schema] = {
-    "customers": pa.schema(
-        [
-            ("customer_id", pa.string()),
-            ("email", pa.string()),
-            ("phone", pa.string()),
-            ("first_name", pa.string()),
-            ("last_name", pa.string()),
-            ("birthday", pa.date32()),
-            ("gender", pa.string()),
-            ("city", pa.string()),
-            ("signup_at", TS),
-            ("signup_date", pa.date32()),
-            ("acquisition_channel", pa.string()),
-            ("consent_email", pa.bool_()),
-            ("consent_sms", pa.bool_()),
-            ("locale", pa.string()),
-            ("is_placeholder", pa.bool_()),
-        ]
-    ),
-    "orders": pa.schema(
-        [
-            ("order_id", pa.string()),
-            ("customer_id", pa.string()),
-            ("ordered_at", TS),
-            ("order_date", pa.date32()),
-            ("total", MONEY),
-            ("discount", MONEY),
-            ("shipping", MONEY),
-            ("currency", pa.string()),
-            ("status", pa.string()),
-            ("is_cancelled", pa.bool_()),
-            ("channel", pa.string()),
-            ("coupon_code", pa.string()),
-            ("cost_of_goods", MONEY),
-            ("opens_purchase_day", pa.bool_()),
-            ("on_first_purchase_day", pa.bool_()),
-        ]
-    ),
-    "order_lines": pa.schema(
-        [
-            ("order_id", pa.string()),
-            ("sku", pa.string()),
-            ("quantity", pa.int32()),
-            ("unit_price", MONEY),
-            ("unit_cost", MONEY),
-            ("product_name", pa.string()),
-            ("category", pa.string()),
-        ]
-    ),
-    "refunds": pa.schema(
-        [
-            ("refund_id", pa.string()),
-            ("order_id", pa.string()),
-            ("customer_id", pa.string()),
-            ("refunded_at", TS),
-            ("refund_date", pa.date32()),
-            ("amount", MONEY),
-            ("sku", pa.string()),
-            ("quantity", pa.int32()),
-            ("reason", pa.string()),
-        ]
-    ),
-    "events": pa.schema(
-        [
-            ("event_id", pa.string()),
-            ("customer_id", pa.string()),
-            ("occurred_at", TS),
-            ("event_date", pa.date32()),
-            ("type", pa.string()),
-            ("session_id", pa.string()),
-            ("page", pa.string()),
-            ("product_sku", pa.string()),
-            ("duration_s", pa.float64()),
-            ("channel", pa.string()),
-        ]
-    ),
-    "reviews": pa.schema(
-        [
-            ("review_id", pa.string()),
-            ("customer_id", pa.string()),
-            ("created_at", TS),
-            ("created_date", pa.date32()),
-            ("rating", pa.int32()),
-            ("text", pa.string()),
-            ("sku", pa.string()),
-            ("order_id", pa.string()),
-            ("language", pa.string()),
-        ]
-    ),
-    "tickets": pa.schema(
-        [
-            ("ticket_id", pa.string()),
-            ("customer_id", pa.string()),
-            ("opened_at", TS),
-            ("opened_date", pa.date32()),
-            ("subject", pa.string()),
-            ("text", pa.string()),
-            ("channel", pa.string()),
-            ("first_response_at", TS),
-            ("resolved_at", TS),
-            ("csat", pa.int32()),
-            ("status", pa.string()),
-        ]
-    ),
-    "survey_responses": pa.schema(
-        [
-            ("response_id", pa.string()),
-            ("customer_id", pa.string()),
-            ("answered_at", TS),
-            ("answered_date", pa.date32()),
-            ("survey", pa.string()),
-            ("score", pa.int32()),
-            ("question", pa.string()),
-            ("text", pa.string()),
-            ("reason", pa.string()),
-        ]
-    ),
-}
+# Arrow schemas of the snapshot tables, from the snapshot's one declaration (the real DDL's columns).
+# The derived columns are computed below in Python, as an independent check of the snapshot's SQL
+# (tests/analytics/test_snapshot_declaration.py checks that every declared one is filled).
+SNAPSHOT_SCHEMAS: dict[str, pa.Schema] = {name: arrow_schema(name) for name in SNAPSHOT_TABLES}
 
 Timestamp = datetime | str
 Money = Decimal | str | int | float

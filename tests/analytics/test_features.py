@@ -218,3 +218,32 @@ def test_birthday_in_a_leap_year_and_across_new_year(duckdb_backend: Any, snapsh
     new_year = by_customer(customer_features(tables, date(2025, 1, 1)))
     assert (new_year["eve"]["birthday_in_days"], new_year["eve"]["age"]) == (364, 25)
     assert (new_year["leap"]["birthday_in_days"], new_year["leap"]["age"]) == (59, 24)  # 1 Mar 2025
+
+
+def test_open_tickets_are_those_open_at_as_of(analytics_backend: Any, snapshot_rows: Any) -> None:
+    rows = snapshot_rows
+    # Resolved after as-of (00:00 Moscow on 1 Mar = 21:00 UTC on 28 Feb): still open at as-of.
+    rows.ticket("t1", "eve", "2023-02-10T10:00:00Z", status="resolved", resolved_at="2023-02-28T21:30:00Z")
+    # Resolved just before as-of, local time: closed.
+    rows.ticket("t2", "eve", "2023-02-10T11:00:00Z", status="resolved", resolved_at="2023-02-28T20:30:00Z")
+    rows.ticket("t3", "eve", "2023-02-10T12:00:00Z", status="closed")  # closed, time unknown
+    tables = analytics_backend.load(rows)
+    eve = by_customer(customer_features(tables, AS_OF, timezone="Europe/Moscow"))["eve"]
+    assert (eve["tickets"], eve["open_tickets"]) == (3, 1)
+    # In UTC the first resolution (21:30 on 28 Feb) is before as-of as well.
+    utc = by_customer(customer_features(tables, AS_OF, timezone="UTC"))["eve"]
+    assert utc["open_tickets"] == 0
+
+
+def test_registry_serves_only_the_asked_columns_by_one_definition(
+    duckdb_backend: Any, snapshot_rows: Any
+) -> None:
+    tables = duckdb_backend.load(shop(snapshot_rows))
+    base = tables.customers.select("customer_id")
+    part = features_module.feature_table(tables, AS_OF, base, ["days_since_last_activity", "last_nps_date"])
+    assert list(part.columns) == ["customer_id", "days_since_last_activity", "last_nps_date"]
+    whole = by_customer(customer_features(tables, AS_OF))
+    for customer, row in by_customer(part).items():
+        assert row["days_since_last_activity"] == whole[customer]["days_since_last_activity"]
+    with pytest.raises(KeyError, match="not in the feature registry"):
+        features_module.feature_table(tables, AS_OF, base, ["no_such_feature"])

@@ -27,8 +27,8 @@ negative_reviews            number   reviews with rating ≤ 2
 avg_rating                  number   FLOAT: mean review rating; null without reviews
 last_nps                    number   score (0–10) of the latest ``nps`` survey answer; null if none
 last_csat                   number   score (1–5) of the latest ``csat`` survey answer; null if none
-open_tickets                number   tickets whose status is not resolved/closed and that have
-                                     no resolved_at
+open_tickets                number   tickets open at as-of: not resolved before it (and, without
+                                     a resolved_at, not marked resolved/closed)
 tickets                     number   tickets opened before as-of
 email_opens_90d             number   ``email_open`` events in [as_of − 90 days, as_of)
 email_clicks_90d            number   ``email_click`` events in the same window
@@ -49,15 +49,21 @@ p_alive                     number   FLOAT: latest P(alive), from ``scores``; el
 
 Counts are 0, not null, for customers with nothing to count. Every expression is plain Ibis over the
 snapshot's local-date columns, so DuckDB and PostgreSQL give identical tables.
+
+This is the one registry of customer features: each name has one definition, here. Other feature
+tables (the churn model's, :mod:`retentio.models.churn.features`) take the features they share from
+:func:`feature_table` and add only their own.
 """
 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -76,6 +82,8 @@ SCORE_COLUMNS = ("churn_risk", "clv", "p_alive")
 # Events we cause rather than the customer (email sends): not customer activity.
 OUTBOUND_EVENT_TYPES = ("email_send", "email_sent")
 MONEY = dt.Decimal(18, 2)
+# The zone of the snapshot's local dates when the caller does not say (the settings' default).
+DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
 class ValueType(StrEnum):
@@ -137,45 +145,13 @@ FEATURES: dict[str, Feature] = {
 }
 
 FEATURE_TYPES: dict[str, ValueType] = {name: f.type for name, f in FEATURES.items()}
+# Columns the registry computes for other feature tables but that rules do not see: name → dtype.
+AUXILIARY: dict[str, dt.DataType] = {"last_nps_date": dt.date, "last_csat_date": dt.date}
 
 
-def customer_features(tables: AnalyticsTables, as_of: date, scores: Any = None) -> ir.Table:
-    """The feature table at ``as_of`` (see the module docstring for every column).
-
-    ``scores`` is an optional pyarrow table or pandas frame with ``customer_id`` and any of
-    ``churn_risk``, ``clv``, ``p_alive`` (one row per customer, e.g. from
-    :func:`retentio.analytics.segments.scores_from_store`); missing columns stay null.
-    """
-    as_of_lit = ibis.literal(as_of, type=dt.date)
-    customers = tables.customers
-    base = customers.select(
-        "customer_id",
-        "city",
-        channel=customers.acquisition_channel,
-        locale=customers.locale,
-        consent_email=customers.consent_email,
-        age=_age(customers.birthday, as_of),
-        birthday_in_days=_birthday_in_days(customers.birthday, as_of),
-    )
-
-    parts = [
-        _order_features(tables, as_of, as_of_lit),
-        _activity_features(tables, as_of, as_of_lit),
-        _review_features(tables, as_of),
-        _survey_feature(tables, as_of, "nps", "last_nps"),
-        _survey_feature(tables, as_of, "csat", "last_csat"),
-        _ticket_features(tables, as_of),
-        _event_window_features(tables, as_of),
-        _rfm_feature(tables, as_of),
-        _score_features(scores),
-    ]
-    joined = base
-    for part in parts:
-        if part is not None:
-            extra = [part[c] for c in part.columns if c != "customer_id"]
-            joined = joined.left_join(part, joined.customer_id == part.customer_id).select(joined, *extra)
-
-    zero_filled = {
+# Counts that are 0 (not unknown) for a customer with nothing to count.
+_ZERO_FILLED = frozenset(
+    {
         "orders",
         "positive_reviews",
         "negative_reviews",
@@ -185,17 +161,86 @@ def customer_features(tables: AnalyticsTables, as_of: date, scores: Any = None) 
         "email_clicks_90d",
         "visits_90d",
     }
-    columns: dict[str, ir.Value] = {}
-    for name, feature in FEATURES.items():
-        if name in joined.columns:
-            value: ir.Value = joined[name]
-            if name in zero_filled:
-                value = value.fill_null(0)
-            elif name == "net_revenue":
-                value = value.fill_null(ibis.literal(0, type=MONEY))
-        else:
-            value = ibis.null().cast(feature.dtype)
-        columns[name] = value.cast(feature.dtype)
+)
+
+
+@dataclass(frozen=True)
+class _At:
+    """What every part of the feature table is computed from."""
+
+    tables: AnalyticsTables
+    as_of: date
+    timezone: str
+    scores: Any
+
+    @property
+    def as_of_lit(self) -> ir.DateValue:
+        return ibis.literal(self.as_of, type=dt.date)
+
+
+def cutoff_instant(as_of: date, timezone: str) -> datetime:
+    """The start of the local day ``as_of`` as a naive UTC timestamp (how the snapshot stores time)."""
+    local = datetime.combine(as_of, time(0), tzinfo=ZoneInfo(timezone))
+    return local.astimezone(UTC).replace(tzinfo=None)
+
+
+def customer_features(
+    tables: AnalyticsTables, as_of: date, scores: Any = None, timezone: str = DEFAULT_TIMEZONE
+) -> ir.Table:
+    """The feature table at ``as_of`` (see the module docstring for every column).
+
+    ``scores`` is an optional pyarrow table or pandas frame with ``customer_id`` and any of
+    ``churn_risk``, ``clv``, ``p_alive`` (one row per customer, e.g. from
+    :func:`retentio.analytics.segments.scores_from_store`); missing columns stay null. ``timezone``
+    is the snapshot's zone (the local midnight of ``as_of`` decides whether a ticket was resolved).
+    """
+    everyone = tables.customers.select("customer_id")
+    return feature_table(tables, as_of, everyone, FEATURES, timezone=timezone, scores=scores)
+
+
+def feature_table(
+    tables: AnalyticsTables,
+    as_of: date,
+    base: ir.Table,
+    names: Iterable[str],
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+    scores: Any = None,
+) -> ir.Table:
+    """``base`` (one row per customer, with ``customer_id``) and the registry's columns ``names``.
+
+    ``names`` are :data:`FEATURES` or :data:`AUXILIARY` columns; each is computed by its one
+    definition here (only the parts that ``names`` need are built), left-joined on ``customer_id``,
+    zero-filled if it is a count and cast to its dtype. The result keeps ``base``'s columns first.
+    """
+    wanted = [name for name in dict.fromkeys(names) if name != "customer_id"]
+    unknown = [name for name in wanted if name not in FEATURES and name not in AUXILIARY]
+    if unknown:
+        raise KeyError(f"not in the feature registry: {', '.join(unknown)}")
+    clashing = [name for name in wanted if name in base.columns]
+    if clashing:
+        raise ValueError(f"base already has column(s) {', '.join(clashing)}")
+    at = _At(tables, as_of, timezone, scores)
+    joined = base
+    for part_name in dict.fromkeys(_PART_OF[name] for name in wanted if name in _PART_OF):
+        part = _PARTS[part_name](at)
+        if part is None:
+            continue
+        extra = [part[c] for c in part.columns if c in wanted]
+        joined = joined.left_join(part, joined.customer_id == part.customer_id).select(joined, *extra)
+
+    columns: dict[str, ir.Value] = {name: joined[name] for name in base.columns}
+    for name in wanted:
+        dtype = FEATURES[name].dtype if name in FEATURES else AUXILIARY[name]
+        if name not in joined.columns:
+            columns[name] = ibis.null().cast(dtype)
+            continue
+        value: ir.Value = joined[name]
+        if name in _ZERO_FILLED:
+            value = value.fill_null(0)
+        elif name == "net_revenue":
+            value = value.fill_null(ibis.literal(0, type=MONEY))
+        columns[name] = value.cast(dtype)
     return joined.select(**columns)
 
 
@@ -224,7 +269,21 @@ def _birthday_in_days(birthday: ir.DateValue, as_of: date) -> ir.IntegerValue:
     return upcoming.delta(as_of_lit, unit="day").cast(dt.int64)
 
 
-def _order_features(tables: AnalyticsTables, as_of: date, as_of_lit: ir.DateValue) -> ir.Table:
+def _profile_features(at: _At) -> ir.Table:
+    customers = at.tables.customers
+    return customers.select(
+        "customer_id",
+        "city",
+        channel=customers.acquisition_channel,
+        locale=customers.locale,
+        consent_email=customers.consent_email,
+        age=_age(customers.birthday, at.as_of),
+        birthday_in_days=_birthday_in_days(customers.birthday, at.as_of),
+    )
+
+
+def _order_features(at: _At) -> ir.Table:
+    tables, as_of, as_of_lit = at.tables, at.as_of, at.as_of_lit
     # The shared order/refund filters of every analytics module (retentio.analytics.summary):
     # non-cancelled orders, and refunds of those orders, dated before as-of.
     kept = valid_orders(tables, as_of)
@@ -254,8 +313,9 @@ def _order_features(tables: AnalyticsTables, as_of: date, as_of_lit: ir.DateValu
     )
 
 
-def _activity_features(tables: AnalyticsTables, as_of: date, as_of_lit: ir.DateValue) -> ir.Table:
-    orders, events = tables.orders, tables.events
+def _activity_features(at: _At) -> ir.Table:
+    as_of = at.as_of
+    orders, events = at.tables.orders, at.tables.events
     kept_orders = orders.filter(orders.order_date < as_of)
     # Sends are our doing, not the customer's: they must not make a lapsed customer look active.
     kept_events = events.filter(events.event_date < as_of, ~events.type.isin(OUTBOUND_EVENT_TYPES))
@@ -264,13 +324,13 @@ def _activity_features(tables: AnalyticsTables, as_of: date, as_of_lit: ir.DateV
     dates = last_order.union(last_event, distinct=False)
     last = dates.group_by("customer_id").aggregate(last_activity=dates.day.max())
     return last.select(
-        "customer_id", days_since_last_activity=as_of_lit.delta(last.last_activity, unit="day")
+        "customer_id", days_since_last_activity=at.as_of_lit.delta(last.last_activity, unit="day")
     )
 
 
-def _review_features(tables: AnalyticsTables, as_of: date) -> ir.Table:
-    reviews = tables.reviews
-    kept = reviews.filter(reviews.created_date < as_of)
+def _review_features(at: _At) -> ir.Table:
+    reviews = at.tables.reviews
+    kept = reviews.filter(reviews.created_date < at.as_of)
     return kept.group_by("customer_id").aggregate(
         positive_reviews=(kept.rating >= POSITIVE_RATING).sum(),
         negative_reviews=(kept.rating <= NEGATIVE_RATING).sum(),
@@ -279,9 +339,10 @@ def _review_features(tables: AnalyticsTables, as_of: date) -> ir.Table:
     )
 
 
-def _survey_feature(tables: AnalyticsTables, as_of: date, survey: str, name: str) -> ir.Table:
-    answers = tables.survey_responses
-    kept = answers.filter(answers.survey.lower() == survey, answers.answered_date < as_of)
+def _survey_feature(at: _At, survey: str, name: str) -> ir.Table:
+    """The score of the latest answer to ``survey`` as ``name``, and its local date as ``<name>_date``."""
+    answers = at.tables.survey_responses
+    kept = answers.filter(answers.survey.lower() == survey, answers.answered_date < at.as_of)
     # The latest answer wins; the response id breaks ties so every backend picks the same row.
     ranked = kept.mutate(
         rank=ibis.row_number().over(
@@ -289,20 +350,27 @@ def _survey_feature(tables: AnalyticsTables, as_of: date, survey: str, name: str
         )
     )
     latest = ranked.filter(ranked["rank"] == 0)
-    return latest.select("customer_id", **{name: latest.score.cast(dt.int64)})
-
-
-def _ticket_features(tables: AnalyticsTables, as_of: date) -> ir.Table:
-    tickets = tables.tickets
-    kept = tickets.filter(tickets.opened_date < as_of)
-    is_open = kept.resolved_at.isnull() & (
-        kept.status.isnull() | ~kept.status.lower().isin(CLOSED_TICKET_STATUSES)
+    return latest.select(
+        "customer_id", **{name: latest.score.cast(dt.int64), f"{name}_date": latest.answered_date}
     )
-    return kept.group_by("customer_id").aggregate(tickets=kept.count(), open_tickets=is_open.sum())
 
 
-def _event_window_features(tables: AnalyticsTables, as_of: date) -> ir.Table:
-    events = tables.events
+def _ticket_features(at: _At) -> ir.Table:
+    tickets = at.tables.tickets
+    instant = ibis.literal(cutoff_instant(at.as_of, at.timezone), type=dt.timestamp)
+    kept = tickets.filter(tickets.opened_date < at.as_of)
+    # Open at as-of: a ticket resolved later was still open then (features at a past as-of are what
+    # was known then). Without resolved_at only the status says it is closed, not since when.
+    resolved_before = kept.resolved_at.notnull() & (kept.resolved_at < instant)
+    closed_without_time = kept.resolved_at.isnull() & kept.status.lower().isin(CLOSED_TICKET_STATUSES)
+    is_open = ~resolved_before & ~closed_without_time.fill_null(False)
+    return kept.group_by("customer_id").aggregate(
+        tickets=kept.count(), open_tickets=is_open.sum()
+    )
+
+
+def _event_window_features(at: _At) -> ir.Table:
+    events, as_of = at.tables.events, at.as_of
     start = as_of - timedelta(days=EMAIL_WINDOW_DAYS)
     kept = events.filter(events.event_date >= start, events.event_date < as_of)
     return kept.group_by("customer_id").aggregate(
@@ -312,17 +380,18 @@ def _event_window_features(tables: AnalyticsTables, as_of: date) -> ir.Table:
     )
 
 
-def _rfm_feature(tables: AnalyticsTables, as_of: date) -> ir.Table | None:
+def _rfm_feature(at: _At) -> ir.Table | None:
     """The RFM segment from the RFM module, or None (column stays null) while it is not installed."""
     try:
         from retentio.analytics.rfm import rfm_table
     except ImportError:
         return None
-    rfm = rfm_table(tables, as_of)
+    rfm = rfm_table(at.tables, at.as_of)
     return rfm.select("customer_id", rfm_segment=rfm.segment.cast(dt.string))
 
 
-def _score_features(scores: Any) -> ir.Table | None:
+def _score_features(at: _At) -> ir.Table | None:
+    scores = at.scores
     if scores is None:
         return None
     arrow = scores if isinstance(scores, pa.Table) else pa.Table.from_pandas(scores, preserve_index=False)
@@ -335,3 +404,44 @@ def _score_features(scores: Any) -> ir.Table | None:
     for name in SCORE_COLUMNS:
         columns[name] = table[name].cast(dt.float64) if name in table.columns else ibis.null(dt.float64)
     return table.select(**columns)
+
+
+# The part that computes each column: one definition per name.
+_PARTS: dict[str, Callable[[_At], ir.Table | None]] = {
+    "profile": _profile_features,
+    "orders": _order_features,
+    "activity": _activity_features,
+    "reviews": _review_features,
+    "nps": lambda at: _survey_feature(at, "nps", "last_nps"),
+    "csat": lambda at: _survey_feature(at, "csat", "last_csat"),
+    "tickets": _ticket_features,
+    "events_90d": _event_window_features,
+    "rfm": _rfm_feature,
+    "scores": _score_features,
+}
+_PART_OF: dict[str, str] = {
+    **dict.fromkeys(("city", "channel", "locale", "consent_email", "age", "birthday_in_days"), "profile"),
+    **dict.fromkeys(
+        (
+            "orders",
+            "net_revenue",
+            "aov",
+            "first_order_date",
+            "last_order_date",
+            "days_since_first_order",
+            "days_since_last_order",
+        ),
+        "orders",
+    ),
+    "days_since_last_activity": "activity",
+    **dict.fromkeys(("positive_reviews", "negative_reviews", "avg_rating"), "reviews"),
+    "last_nps": "nps",
+    "last_nps_date": "nps",
+    "last_csat": "csat",
+    "last_csat_date": "csat",
+    **dict.fromkeys(("tickets", "open_tickets"), "tickets"),
+    **dict.fromkeys(("email_opens_90d", "email_clicks_90d", "visits_90d"), "events_90d"),
+    "rfm_segment": "rfm",
+    **dict.fromkeys(SCORE_COLUMNS, "scores"),
+    # tier: no part yet (null until the loyalty programme fills it)
+}

@@ -7,30 +7,10 @@ backend), and *local dates* materialised once in Python with ``zoneinfo`` in the
 session time zones (see DESIGN §2). Group and filter on the ``*_date`` columns, never on a
 backend's notion of "today".
 
-Schema (columns in order; ``?`` = nullable):
-
-- customers: customer_id, email?, phone?, first_name?, last_name?, birthday? DATE, gender?, city?,
-  signup_at? TIMESTAMP, signup_date? DATE, acquisition_channel?, consent_email? BOOLEAN,
-  consent_sms? BOOLEAN, locale?, is_placeholder BOOLEAN
-- orders: order_id, customer_id, ordered_at TIMESTAMP, order_date DATE, total DECIMAL(18,2),
-  discount? DECIMAL, shipping? DECIMAL, currency?, status VARCHAR ('completed' | 'cancelled'),
-  is_cancelled BOOLEAN, channel?, coupon_code?, cost_of_goods? DECIMAL (derived: Σ quantity ×
-  unit_cost of the order's lines; null when the order has no lines or a line without unit_cost),
-  opens_purchase_day BOOLEAN (derived: the customer's first non-cancelled order of its local day, by
-  ordered_at then order_id), on_first_purchase_day BOOLEAN (derived: non-cancelled and on the
-  customer's first purchase day); both false for cancelled orders
-- order_lines: order_id, sku, quantity INT, unit_price DECIMAL, unit_cost? DECIMAL, product_name?,
-  category?
-- refunds: refund_id, order_id, customer_id (from the order), refunded_at TIMESTAMP, refund_date DATE,
-  amount DECIMAL, sku?, quantity? INT, reason?
-- events: event_id, customer_id, occurred_at TIMESTAMP, event_date DATE, type, session_id?, page?,
-  product_sku?, duration_s? DOUBLE, channel?
-- reviews: review_id, customer_id, created_at TIMESTAMP, created_date DATE, rating INT, text, sku?,
-  order_id?, language?
-- tickets: ticket_id, customer_id, opened_at TIMESTAMP, opened_date DATE, subject, text, channel?,
-  first_response_at? TIMESTAMP, resolved_at? TIMESTAMP, csat? INT, status?
-- survey_responses: response_id, customer_id, answered_at TIMESTAMP, answered_date DATE, survey,
-  score INT, question?, text?, reason?
+The tables and their columns (order, DuckDB and Arrow types, nullability, and what each added
+column means) are declared once, in :mod:`retentio.store.snapshot_schema`;
+``python -c "from retentio.store.snapshot_schema import describe; print(describe('orders'))"`` lists
+a table's columns.
 """
 
 from __future__ import annotations
@@ -42,16 +22,9 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-SNAPSHOT_TABLES = (
-    "customers",
-    "orders",
-    "order_lines",
-    "refunds",
-    "events",
-    "reviews",
-    "tickets",
-    "survey_responses",
-)
+from retentio.store.snapshot_schema import SNAPSHOT_TABLES
+
+__all__ = ["SNAPSHOT_TABLES", "AnalyticsTables"]
 
 
 @dataclass(frozen=True)

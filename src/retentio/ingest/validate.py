@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retentio.contract import SCORE_RANGES, Column, Kind, TableSpec
+from retentio.contract import ARROW_TYPES, SCORE_RANGES, Column, Kind, TableSpec
 from retentio.errors import InputError
 from retentio.ingest import parse
 from retentio.ingest.readers import FIELD_LIMIT, FIELD_LIMIT_TEXT, RawTable
@@ -61,21 +61,6 @@ class Validated:
 
     stored_names: dict[str, str] = field(default_factory=dict)
 
-
-ARROW_TYPES = {
-    Kind.ID: pa.string(),
-    Kind.TEXT: pa.string(),
-    Kind.JSON: pa.string(),
-    Kind.INT: pa.int64(),
-    Kind.POSITIVE_INT: pa.int64(),
-    Kind.RATING: pa.int64(),
-    Kind.SCORE: pa.int64(),
-    Kind.MONEY: pa.int64(),
-    Kind.FLOAT: pa.float64(),
-    Kind.BOOL: pa.bool_(),
-    Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-    Kind.DATE: pa.date32(),
-}
 
 
 def resolve_columns(spec: TableSpec, headers: list[str], mapping: dict[str, str]) -> dict[str, str]:

@@ -4,8 +4,8 @@ Ingest applies every change to it right after its store transaction commits (:fu
 stamps it with the store's ``data_version``. A reader (:func:`open_analytics`) compares the stamps:
 if the snapshot is missing or behind (an ingest was killed between commit and apply, or another
 process wrote the store), it is rebuilt from the store into a new file and swapped in atomically,
-so analytics never read stale or half-written data. The schema is documented in
-:mod:`retentio.analytics.tables`.
+so analytics never read stale or half-written data. The tables' columns are declared in
+:mod:`retentio.store.snapshot_schema`.
 """
 
 from __future__ import annotations
@@ -28,52 +28,26 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retentio.config import Settings
-from retentio.contract import LOAD_ORDER, TABLES, Kind
+from retentio.contract import ARROW_TYPES, LOAD_ORDER, TABLES, Kind
 from retentio.errors import StoreError
+from retentio.store.snapshot_schema import (
+    SNAPSHOT_TABLES,
+    Source,
+    create_table_sql,
+    local_dates,
+    snapshot_columns,
+)
 from retentio.store.stamp import StoreStamp
 
 # Local-date columns materialised per table: (timestamp column, date column).
-LOCAL_DATES = {
-    "customers": [("signup_at", "signup_date")],
-    "orders": [("ordered_at", "order_date")],
-    "refunds": [("refunded_at", "refund_date")],
-    "events": [("occurred_at", "event_date")],
-    "reviews": [("created_at", "created_date")],
-    "tickets": [("opened_at", "opened_date")],
-    "survey_responses": [("answered_at", "answered_date")],
-}
-_DUCK_TYPES = {
-    Kind.ID: "VARCHAR",
-    Kind.TEXT: "VARCHAR",
-    Kind.JSON: "VARCHAR",
-    Kind.INT: "INTEGER",
-    Kind.POSITIVE_INT: "INTEGER",
-    Kind.RATING: "INTEGER",
-    Kind.SCORE: "INTEGER",
-    Kind.MONEY: "DECIMAL(18,2)",
-    Kind.FLOAT: "DOUBLE",
-    Kind.BOOL: "BOOLEAN",
-    Kind.TIMESTAMP: "TIMESTAMP",
-    Kind.DATE: "DATE",
-}
-# Columns of the store that the snapshot leaves out (free text stays; properties JSON does not).
-_SKIP = {"events": {"properties"}}
-# Columns the snapshot derives from other tables and keeps current on every apply/rebuild:
-# orders.cost_of_goods = Σ quantity × unit_cost of the order's lines, null when the order has no
-# lines or a line without a unit cost. Materialised so that the KPIs' cost of goods is one more
-# aggregate in their scan of orders instead of a join of every order line (4.5 s → ~0 at 19M lines).
-#
-# orders.opens_purchase_day: the order is the customer's first non-cancelled order (by ordered_at,
-# then order_id) of its local order_date; orders.on_first_purchase_day: it is non-cancelled and dated
-# on the customer's first purchase day. Both false for cancelled orders. With them the BTYD summary
-# (purchase days, value of the repeat days) is one aggregation per customer instead of one per
-# customer and day first (analytics.summary; 10M orders: ~0.4 s instead of ~1.7 s).
-_DERIVED = {
-    "orders": [
-        ("cost_of_goods", "DECIMAL(18,2)"),
-        ("opens_purchase_day", "BOOLEAN"),
-        ("on_first_purchase_day", "BOOLEAN"),
-    ]
+LOCAL_DATES = {table: local_dates(table) for table in SNAPSHOT_TABLES}
+# How a batch in store shape (the registered ``b``, refunds joined to their order ``o``) fills the
+# snapshot columns that are not a store column of the same name. Derived columns start null and are
+# filled by the refreshes below.
+_ROW_EXPRESSIONS = {
+    ("customers", "is_placeholder"): "b.is_placeholder",
+    ("orders", "is_cancelled"): "b.status = 'cancelled'",
+    ("refunds", "customer_id"): "o.customer_id",
 }
 # Bumped whenever the snapshot's tables change shape: a snapshot of another schema is rebuilt.
 SNAPSHOT_SCHEMA = "4"
@@ -82,27 +56,24 @@ SNAPSHOT_SCHEMA = "4"
 def _columns(table: str) -> list[tuple[str, str, str]]:
     """(snapshot column, DuckDB type, SQL expression over the staged store-shaped batch)."""
     out: list[tuple[str, str, str]] = []
-    dates = dict(LOCAL_DATES.get(table, []))
-    for column in TABLES[table].columns:
-        if column.name in _SKIP.get(table, set()):
-            continue
-        kind = _DUCK_TYPES[column.kind]
-        if column.kind is Kind.MONEY:
-            expr = f'CAST(CAST(b."{column.stored_name}" AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2))'
-        elif column.kind is Kind.TIMESTAMP:
-            expr = f'CAST(b."{column.name}" AS TIMESTAMP)'
+    for column in snapshot_columns(table):
+        name = column.name
+        if column.source is Source.STORE:
+            kind = TABLES[table].column(name).kind
+            if kind is Kind.MONEY:
+                stored = TABLES[table].column(name).stored_name
+                expr = f'CAST(CAST(b."{stored}" AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2))'
+            elif kind is Kind.TIMESTAMP:
+                expr = f'CAST(b."{name}" AS TIMESTAMP)'
+            else:
+                expr = f'b."{name}"'
+        elif column.source is Source.LOCAL_DATE:
+            expr = f'b."{name}"'
+        elif column.source is Source.DERIVED:
+            expr = "NULL"
         else:
-            expr = f'b."{column.name}"'
-        out.append((column.name, kind, expr))
-        if column.name in dates:
-            out.append((dates[column.name], "DATE", f'b."{dates[column.name]}"'))
-        if table == "orders" and column.name == "status":
-            out.append(("is_cancelled", "BOOLEAN", "b.status = 'cancelled'"))
-    if table == "customers":
-        out.append(("is_placeholder", "BOOLEAN", "b.is_placeholder"))
-    if table == "refunds":
-        out.insert(2, ("customer_id", "VARCHAR", "o.customer_id"))
-    out.extend((name, kind, "NULL") for name, kind in _DERIVED.get(table, []))
+            expr = _ROW_EXPRESSIONS[table, name]
+        out.append((name, column.duckdb_type, expr))
     return out
 
 
@@ -136,8 +107,7 @@ def refresh_purchase_days(con: duckdb.DuckDBPyConnection, only_customers: bool) 
 
 
 def _ddl(table: str) -> str:
-    cols = ", ".join(f'"{name}" {kind}' for name, kind, _ in _columns(table))
-    return f"CREATE TABLE IF NOT EXISTS {table} ({cols})"
+    return create_table_sql(table)
 
 
 def _with_local_dates(table: str, batch: pa.Table, tz: str) -> pa.Table:
@@ -720,8 +690,6 @@ def _store_where(settings: Settings) -> str:
 
 
 def _read_store(conn: Any, table: str, chunk: int = 200_000) -> Iterator[pa.Table]:
-    from retentio.ingest.validate import ARROW_TYPES
-
     spec = TABLES[table]
     names = [c.stored_name for c in spec.columns]
     types = [ARROW_TYPES[c.kind] for c in spec.columns]

@@ -9,8 +9,9 @@ import ibis
 import pandas as pd
 import pytest
 
+from retentio.analytics.features import customer_features, feature_table
 from retentio.analytics.tables import AnalyticsTables
-from retentio.models.churn.features import FEATURE_COLUMNS, cutoff_instant, feature_frame
+from retentio.models.churn.features import FEATURE_COLUMNS, SHARED_FEATURES, cutoff_instant, feature_frame
 
 
 def as_known_at(tables: AnalyticsTables, cutoff: date, timezone: str) -> AnalyticsTables:
@@ -201,3 +202,55 @@ def test_hand_made_history_gives_documented_values(csv_store) -> None:  # type: 
     assert pd.Timestamp(row["last_nps_date"]).date() == date(2024, 1, 20)
     assert set(FEATURE_COLUMNS) <= set(frame.columns)
     assert pd.isna(row["loyalty_tier_rank"])
+
+
+def test_our_email_sends_are_not_customer_activity(csv_store) -> None:  # type: ignore[no-untyped-def]
+    # The registry's definition: a customer we e-mailed on 20 May has not been active since January.
+    _, tables = csv_store(
+        {
+            "customers": [{"customer_id": "c1"}],
+            "orders": [
+                {"order_id": "o1", "customer_id": "c1", "ordered_at": "2024-01-10T09:00:00Z", "total": "10"}
+            ],
+            "events": [
+                {
+                    "event_id": "e1",
+                    "customer_id": "c1",
+                    "occurred_at": "2024-05-20T09:00:00Z",
+                    "type": "email_sent",
+                }
+            ],
+        }
+    )
+    frame, _ = feature_frame(tables, date(2024, 6, 1), 90, with_btyd=False)
+    assert frame.set_index("customer_id").loc["c1", "days_since_last_activity"] == 143.0  # since 10 Jan
+
+
+def test_shared_features_are_the_registry_features(generated_tables: AnalyticsTables) -> None:
+    """Every model column that segments know too has the registry's value, customer by customer."""
+    cutoff = date(2025, 3, 1)
+    frame, _ = feature_frame(generated_tables, cutoff, 90, with_btyd=False)
+    registry = customer_features(generated_tables, cutoff).to_pandas().set_index("customer_id")
+    registry = registry.join(
+        feature_table(
+            generated_tables,
+            cutoff,
+            generated_tables.customers.select("customer_id"),
+            ["last_nps_date"],
+        )
+        .to_pandas()
+        .set_index("customer_id")
+    )
+    model = frame.set_index("customer_id")
+    assert len(model) > 500
+    for name, registry_name in SHARED_FEATURES.items():
+        mine = model[name]
+        theirs = registry.loc[model.index, registry_name]
+        if name in FEATURE_COLUMNS:
+            pd.testing.assert_series_equal(
+                mine.astype("float64"), pd.to_numeric(theirs).astype("float64"), check_names=False, rtol=1e-12
+            )
+        else:
+            assert [pd.Timestamp(v) if pd.notna(v) else None for v in mine] == [
+                pd.Timestamp(v) if pd.notna(v) else None for v in theirs
+            ], name

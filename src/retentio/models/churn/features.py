@@ -5,8 +5,12 @@ instant of the cutoff's local midnight for ``resolved_at``, which has no local-d
 feature table at a past cutoff is exactly what a scorer would have seen that morning: no leakage
 (``tests/models/churn/test_features.py`` checks that deleting every later row changes nothing).
 
-The population is every customer with at least one non-cancelled order before the cutoff. Columns
-(``FEATURE_COLUMNS`` go into the model; ``AUX_COLUMNS`` only feed the explanations):
+The population is every customer with at least one non-cancelled order before the cutoff. Features
+that segments know too come from the one feature registry (:mod:`retentio.analytics.features`) under
+the model's names (:data:`SHARED_FEATURES`: ``recency_days`` is the registry's
+``days_since_last_order``, ...), so a name means the same everywhere; only the model's own features are
+computed here. Columns (``FEATURE_COLUMNS`` go into the model; ``AUX_COLUMNS`` only feed the
+explanations):
 
 =============================  ===============================================================
 recency_days                   days from the last order to the cutoff (RFM recency)
@@ -26,7 +30,8 @@ email_opens_prev_90d           ``email_open`` events 180–90 days before the cu
 email_clicks_30d/_90d          ``email_click`` events in the last 30 / 90 days
 visits_30d/_90d                ``visit`` events in the last 30 / 90 days
 visits_prev_90d                ``visit`` events 180–90 days before the cutoff
-days_since_last_activity       days since the latest order (cancelled too) or event
+days_since_last_activity       days since the latest order (cancelled too) or event other than
+                               our own email sends
 days_since_last_email_open     days since the latest ``email_open``
 reviews, avg_rating            reviews written, their mean rating
 negative_reviews               reviews rated 1–2
@@ -48,9 +53,8 @@ customer table comes back to Python, where the BG/NBD columns are added (numpy, 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -58,12 +62,47 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from retentio.analytics.summary import CustomerIds, restrict_to_customers, valid_orders, valid_refunds
+from retentio.analytics.features import (
+    DEFAULT_TIMEZONE,
+    NEGATIVE_RATING,
+    cutoff_instant,
+    feature_table,
+)
+from retentio.analytics.summary import CustomerIds, restrict_to_customers, valid_orders
 from retentio.analytics.tables import AnalyticsTables
 
-NEGATIVE_RATING = 2
-CLOSED_TICKET_STATUSES = ("resolved", "closed")
-DEFAULT_TIMEZONE = "Europe/Moscow"
+__all__ = [
+    "AUX_COLUMNS",
+    "DEFAULT_TIMEZONE",
+    "FEATURE_COLUMNS",
+    "SHARED_FEATURES",
+    "btyd_columns",
+    "cutoff_instant",
+    "engine_features",
+    "feature_frame",
+]
+
+# The model's columns that are registry features: model name → registry name. Their definitions
+# live in the registry only (e.g. days_since_last_activity ignores our own email sends there).
+SHARED_FEATURES: dict[str, str] = {
+    "recency_days": "days_since_last_order",
+    "frequency": "orders",
+    "monetary": "net_revenue",
+    "aov": "aov",
+    "tenure_days": "days_since_first_order",
+    "email_opens_90d": "email_opens_90d",
+    "email_clicks_90d": "email_clicks_90d",
+    "visits_90d": "visits_90d",
+    "days_since_last_activity": "days_since_last_activity",
+    "avg_rating": "avg_rating",
+    "negative_reviews": "negative_reviews",
+    "tickets": "tickets",
+    "open_tickets": "open_tickets",
+    "last_nps": "last_nps",
+    "last_csat_survey": "last_csat",
+    "last_order_date": "last_order_date",
+    "last_nps_date": "last_nps_date",
+}
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "recency_days",
@@ -113,33 +152,33 @@ AUX_COLUMNS: tuple[str, ...] = (
     "last_ticket_date",
     "spend_before_180d",
 )
-# Counts that are 0 (not unknown) for a customer with nothing to count.
+# The model's own counts that are 0 (not unknown) for a customer with nothing to count (the shared
+# ones are zero-filled by the registry).
 _ZERO_FILLED = (
     "orders_90d",
     "orders_180d",
     "spend_90d",
     "spend_180d",
     "email_opens_30d",
-    "email_opens_90d",
     "email_opens_prev_90d",
     "email_clicks_30d",
-    "email_clicks_90d",
     "visits_30d",
-    "visits_90d",
     "visits_prev_90d",
     "reviews",
-    "negative_reviews",
-    "tickets",
     "tickets_90d",
-    "open_tickets",
     "spend_before_180d",
 )
-
-
-def cutoff_instant(cutoff: date, timezone: str) -> datetime:
-    """The start of the local day ``cutoff`` as a naive UTC timestamp (how the snapshot stores time)."""
-    local = datetime.combine(cutoff, time(0), tzinfo=ZoneInfo(timezone))
-    return local.astimezone(UTC).replace(tzinfo=None)
+# The model's own columns that stay null when unknown.
+_OWN_NULLABLE = (
+    "gap_mean_days",
+    "gap_median_days",
+    "gap_std_days",
+    "last_rating",
+    "last_ticket_csat",
+    "last_review_date",
+    "last_negative_review_date",
+    "last_ticket_date",
+)
 
 
 def _days_to(cutoff: date, column: ir.DateValue) -> ir.IntegerValue:
@@ -150,40 +189,17 @@ def _count(condition: ir.BooleanValue) -> ir.IntegerValue:
     return condition.cast(dt.int64).sum()
 
 
-def _order_features(tables: AnalyticsTables, cutoff: date) -> ir.Table:
+def _order_windows(tables: AnalyticsTables, cutoff: date) -> ir.Table:
+    """Every buyer at the cutoff, with the model's recent-order windows (the population)."""
     kept = valid_orders(tables, cutoff)
     total = kept.total.cast(dt.float64)
     d90, d180 = cutoff - timedelta(days=90), cutoff - timedelta(days=180)
-    per_customer = kept.group_by("customer_id").aggregate(
-        frequency=kept.count(),
-        gross=total.sum(),
-        first_order_date=kept.order_date.min(),
-        last_order_date=kept.order_date.max(),
+    return kept.group_by("customer_id").aggregate(
         orders_90d=_count(kept.order_date >= d90),
         orders_180d=_count(kept.order_date >= d180),
         spend_90d=total.sum(where=kept.order_date >= d90),
         spend_180d=total.sum(where=kept.order_date >= d180),
         spend_before_180d=total.sum(where=kept.order_date < d180),
-    )
-    refunds = valid_refunds(tables, cutoff)
-    refunded = refunds.group_by("customer_id").aggregate(refunded=refunds.amount.cast(dt.float64).sum())
-    joined = per_customer.left_join(refunded, per_customer.customer_id == refunded.customer_id).select(
-        per_customer, refunded.refunded
-    )
-    monetary = joined.gross - joined.refunded.fill_null(0.0)
-    return joined.select(
-        "customer_id",
-        "last_order_date",
-        "orders_90d",
-        "orders_180d",
-        "spend_90d",
-        "spend_180d",
-        "spend_before_180d",
-        recency_days=_days_to(cutoff, joined.last_order_date),
-        frequency=joined.frequency.cast(dt.int64),
-        monetary=monetary,
-        aov=monetary / joined.frequency.cast(dt.float64),
-        tenure_days=_days_to(cutoff, joined.first_order_date),
     )
 
 
@@ -203,29 +219,20 @@ def _gap_features(tables: AnalyticsTables, cutoff: date) -> ir.Table:
 
 
 def _event_features(tables: AnalyticsTables, cutoff: date) -> ir.Table:
+    """The model's own event windows (the 90-day ones are the registry's) and the last e-mail open."""
     events = tables.events
     d30, d90, d180 = (cutoff - timedelta(days=n) for n in (30, 90, 180))
-    recent = events.filter(events.event_date >= d180, events.event_date < cutoff)
-    kind, day = recent.type, recent.event_date
-    windowed = recent.group_by("customer_id").aggregate(
-        email_opens_30d=_count((kind == "email_open") & (day >= d30)),
-        email_opens_90d=_count((kind == "email_open") & (day >= d90)),
-        email_opens_prev_90d=_count((kind == "email_open") & (day < d90)),
-        email_clicks_30d=_count((kind == "email_click") & (day >= d30)),
-        email_clicks_90d=_count((kind == "email_click") & (day >= d90)),
-        visits_30d=_count((kind == "visit") & (day >= d30)),
-        visits_90d=_count((kind == "visit") & (day >= d90)),
-        visits_prev_90d=_count((kind == "visit") & (day < d90)),
-    )
     before = events.filter(events.event_date < cutoff)
-    last = before.group_by("customer_id").aggregate(
-        last_event_date=before.event_date.max(),
-        last_email_open_date=before.event_date.max(where=before.type == "email_open"),
+    kind, day = before.type, before.event_date
+    previous = (day >= d180) & (day < d90)
+    return before.group_by("customer_id").aggregate(
+        email_opens_30d=_count((kind == "email_open") & (day >= d30)),
+        email_opens_prev_90d=_count((kind == "email_open") & previous),
+        email_clicks_30d=_count((kind == "email_click") & (day >= d30)),
+        visits_30d=_count((kind == "visit") & (day >= d30)),
+        visits_prev_90d=_count((kind == "visit") & previous),
+        last_email_open_date=day.max(where=kind == "email_open"),
     )
-    joined = last.left_join(windowed, last.customer_id == windowed.customer_id).select(
-        last, *(windowed[c] for c in windowed.columns if c != "customer_id")
-    )
-    return joined
 
 
 def _review_features(tables: AnalyticsTables, cutoff: date) -> ir.Table:
@@ -239,8 +246,6 @@ def _review_features(tables: AnalyticsTables, cutoff: date) -> ir.Table:
     negative = ranked.rating <= NEGATIVE_RATING
     return ranked.group_by("customer_id").aggregate(
         reviews=ranked.count(),
-        avg_rating=ranked.rating.cast(dt.float64).mean(),
-        negative_reviews=_count(negative),
         last_rating=ranked.rating.cast(dt.float64).max(where=ranked.position == 0),
         last_review_date=ranked.created_date.max(),
         last_negative_review_date=ranked.created_date.max(where=negative),
@@ -252,9 +257,6 @@ def _ticket_features(tables: AnalyticsTables, cutoff: date, timezone: str) -> ir
     instant = ibis.literal(cutoff_instant(cutoff, timezone), type=dt.timestamp)
     kept = tickets.filter(tickets.opened_date < cutoff)
     resolved_before = kept.resolved_at.notnull() & (kept.resolved_at < instant)
-    # Without resolved_at only the status says it is closed, and we cannot tell when it closed.
-    closed_without_time = kept.resolved_at.isnull() & kept.status.lower().isin(CLOSED_TICKET_STATUSES)
-    is_open = ~resolved_before & ~closed_without_time.fill_null(False)
     # CSAT is given once a ticket is resolved: only answers known before the cutoff count.
     rated = kept.filter(resolved_before & kept.csat.notnull())
     ranked = rated.mutate(
@@ -266,34 +268,12 @@ def _ticket_features(tables: AnalyticsTables, cutoff: date, timezone: str) -> ir
         "customer_id", last_ticket_csat=ranked.csat.cast(dt.float64)
     )
     counts = kept.group_by("customer_id").aggregate(
-        tickets=kept.count(),
         tickets_90d=_count(kept.opened_date >= cutoff - timedelta(days=90)),
-        open_tickets=_count(is_open),
         last_ticket_date=kept.opened_date.max(),
     )
     return counts.left_join(csat, counts.customer_id == csat.customer_id).select(
         counts, csat.last_ticket_csat
     )
-
-
-def _latest_survey(tables: AnalyticsTables, cutoff: date, survey: str, name: str) -> ir.Table:
-    answers = tables.survey_responses
-    kept = answers.filter(answers.survey.lower() == survey, answers.answered_date < cutoff)
-    ranked = kept.mutate(
-        position=ibis.row_number().over(
-            group_by="customer_id", order_by=[ibis.desc("answered_at"), ibis.desc("response_id")]
-        )
-    )
-    latest = ranked.filter(ranked.position == 0)
-    return latest.select(
-        "customer_id", **{name: latest.score.cast(dt.float64), f"{name}_date": latest.answered_date}
-    )
-
-
-def _activity(tables: AnalyticsTables, cutoff: date) -> ir.Table:
-    """Latest order date of any status (a cancelled order is still a visit)."""
-    orders = tables.orders.filter(tables.orders.order_date < cutoff)
-    return orders.group_by("customer_id").aggregate(last_any_order_date=orders.order_date.max())
 
 
 def engine_features(
@@ -303,49 +283,28 @@ def engine_features(
     customer_ids: CustomerIds = None,
 ) -> ir.Table:
     """The engine-side part of the feature table (everything but the BG/NBD columns) as one expression."""
-    base = restrict_to_customers(_order_features(tables, cutoff), customer_ids)
+    base = restrict_to_customers(_order_windows(tables, cutoff), customer_ids)
+    # The shared features, by their one definition in the registry, then the model's own parts.
+    joined = feature_table(tables, cutoff, base, SHARED_FEATURES.values(), timezone=timezone)
     parts = [
         _gap_features(tables, cutoff),
         _event_features(tables, cutoff),
-        _activity(tables, cutoff),
         _review_features(tables, cutoff),
         _ticket_features(tables, cutoff, timezone),
-        _latest_survey(tables, cutoff, "nps", "last_nps"),
-        _latest_survey(tables, cutoff, "csat", "last_csat_survey"),
     ]
-    joined = base
     for part in parts:
         extra = [part[c] for c in part.columns if c != "customer_id"]
         joined = joined.left_join(part, joined.customer_id == part.customer_id).select(joined, *extra)
 
     values: dict[str, Any] = {"customer_id": joined.customer_id}
+    for name, registry_name in SHARED_FEATURES.items():
+        value = joined[registry_name]
+        # The model takes numbers as float64 (money from the registry's DECIMAL, ratings, scores).
+        values[name] = value.cast(dt.float64) if value.type().is_decimal() else value
     for name in _ZERO_FILLED:
         values[name] = joined[name].fill_null(0)
-    for name in (
-        "recency_days",
-        "frequency",
-        "monetary",
-        "aov",
-        "tenure_days",
-        "gap_mean_days",
-        "gap_median_days",
-        "gap_std_days",
-        "avg_rating",
-        "last_rating",
-        "last_ticket_csat",
-        "last_nps",
-        "last_csat_survey",
-        "last_order_date",
-        "last_review_date",
-        "last_negative_review_date",
-        "last_nps_date",
-        "last_ticket_date",
-    ):
+    for name in _OWN_NULLABLE:
         values[name] = joined[name]
-    last_activity = ibis.greatest(
-        joined.last_any_order_date, joined.last_event_date.fill_null(joined.last_any_order_date)
-    )
-    values["days_since_last_activity"] = _days_to(cutoff, last_activity)
     values["days_since_last_email_open"] = _days_to(cutoff, joined.last_email_open_date)
     return joined.select(**values)
 
