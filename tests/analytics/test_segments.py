@@ -247,19 +247,32 @@ def test_scores_from_store_feed_the_churn_features(
             CustomerScore(customer_id="x", model="churn2", model_version=1, as_of=new, churn_risk=0.2),
             CustomerScore(customer_id="x", model="bgnbd", model_version=1, as_of=old, clv=150.0, p_alive=0.5),
             CustomerScore(customer_id="y", model="churn", model_version=1, as_of=old, churn_risk=0.7),
+            # 21:30 UTC on 9 March is 10 March in Moscow: the rule sees the local date.
+            CustomerScore(
+                customer_id="y",
+                model="clv",
+                model_version=1,
+                as_of=old,
+                expected_purchases=2.5,
+                next_order_at=datetime(2024, 3, 9, 21, 30, tzinfo=UTC),
+            ),
         ]
     )
     store.flush()
     scores = service.scores_from_store(store)
     assert scores is not None
-    assert scores.to_pylist() == [
-        {"customer_id": "x", "churn_risk": 0.2, "clv": 150.0, "p_alive": 0.5},
-        {"customer_id": "y", "churn_risk": 0.7, "clv": None, "p_alive": None},
+    columns = ["customer_id", "churn_risk", "clv", "p_alive", "expected_purchases"]
+    assert scores.select(columns).to_pylist() == [
+        {"customer_id": "x", "churn_risk": 0.2, "clv": 150.0, "p_alive": 0.5, "expected_purchases": None},
+        {"customer_id": "y", "churn_risk": 0.7, "clv": None, "p_alive": None, "expected_purchases": 2.5},
     ]
     tables = duckdb_backend.load(history_shop(snapshot_rows))
     service.create_segment(store, "risky", "churn_risk > 0.5")
+    # The one fold of customer_scores: segments see every score, expected_purchases and the next order too.
+    service.create_segment(store, "coming-back", "expected_purchases > 2 and next_order_date = '2024-03-10'")
     service.refresh_segments(store, tables, T3, TZ, scores=scores)
     assert service.current_members(store, "risky") == ["y"]
+    assert service.current_members(store, "coming-back") == ["y"]
 
 
 def test_categorised_share_is_a_pure_rule() -> None:

@@ -320,14 +320,24 @@ def rfm_groups(tables: AnalyticsTables, as_of: date) -> ir.Table:
     return rfm.select("customer_id", group=rfm.segment.cast(dt.string))
 
 
-def rule_groups(tables: AnalyticsTables, as_of: date, rules: dict[str, str], scores: Any = None) -> ir.Table:
+def rule_groups(
+    tables: AnalyticsTables,
+    as_of: date,
+    rules: dict[str, str],
+    scores: Any = None,
+    timezone: str | None = None,
+) -> ir.Table:
     """Members of each rule segment at ``as_of`` as ``customer_id``, ``group`` rows (one per membership)."""
     from retentio.analytics.features import customer_features
     from retentio.analytics.rules import parse_rule
 
     if not rules:
         raise UserError("no segments to group by (create some with 'retentio segments create')")
-    features = customer_features(tables, as_of, scores)
+    features = (
+        customer_features(tables, as_of, scores, timezone)
+        if timezone
+        else customer_features(tables, as_of, scores)
+    )
     parts = [
         parse_rule(rule).filter(features).select("customer_id", group=ibis.literal(name, type=dt.string))
         for name, rule in rules.items()

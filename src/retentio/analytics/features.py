@@ -45,6 +45,8 @@ tier                        string   loyalty tier; null until the loyalty progra
 churn_risk                  number   FLOAT: latest churn model score, from ``scores``; else null
 clv                         number   FLOAT: latest CLV prediction, from ``scores``; else null
 p_alive                     number   FLOAT: latest P(alive), from ``scores``; else null
+expected_purchases          number   FLOAT: purchases the CLV model expects over its horizon
+next_order_date             date     local date of the expected next order (CLV model); else null
 ==========================  =======  ===========================================================
 
 Counts are 0, not null, for customers with nothing to count. Every expression is plain Ibis over the
@@ -78,7 +80,7 @@ EMAIL_WINDOW_DAYS = 90
 POSITIVE_RATING = 4
 NEGATIVE_RATING = 2
 CLOSED_TICKET_STATUSES = ("resolved", "closed")
-SCORE_COLUMNS = ("churn_risk", "clv", "p_alive")
+SCORE_COLUMNS = ("churn_risk", "clv", "p_alive", "expected_purchases")
 # Events we cause rather than the customer (email sends): not customer activity.
 OUTBOUND_EVENT_TYPES = ("email_send", "email_sent")
 MONEY = dt.Decimal(18, 2)
@@ -141,6 +143,8 @@ FEATURES: dict[str, Feature] = {
         Feature("churn_risk", _N, _FLOAT, "churn model probability"),
         Feature("clv", _N, _FLOAT, "predicted customer lifetime value"),
         Feature("p_alive", _N, _FLOAT, "probability the customer is still active"),
+        Feature("expected_purchases", _N, _FLOAT, "purchases expected over the CLV horizon"),
+        Feature("next_order_date", _D, dt.date, "expected date of the next order"),
     )
 }
 
@@ -190,9 +194,10 @@ def customer_features(
     """The feature table at ``as_of`` (see the module docstring for every column).
 
     ``scores`` is an optional pyarrow table or pandas frame with ``customer_id`` and any of
-    ``churn_risk``, ``clv``, ``p_alive`` (one row per customer, e.g. from
-    :func:`retentio.analytics.segments.scores_from_store`); missing columns stay null. ``timezone``
-    is the snapshot's zone (the local midnight of ``as_of`` decides whether a ticket was resolved).
+    ``churn_risk``, ``clv``, ``p_alive``, ``expected_purchases``, ``next_order_at`` (one row per
+    customer, e.g. from :func:`retentio.models.registry.fold_latest_scores`); missing columns stay
+    null. ``timezone`` is the snapshot's zone (the local midnight of ``as_of`` decides whether a
+    ticket was resolved, and turns ``next_order_at`` into ``next_order_date``).
     """
     everyone = tables.customers.select("customer_id")
     return feature_table(tables, as_of, everyone, FEATURES, timezone=timezone, scores=scores)
@@ -364,9 +369,7 @@ def _ticket_features(at: _At) -> ir.Table:
     resolved_before = kept.resolved_at.notnull() & (kept.resolved_at < instant)
     closed_without_time = kept.resolved_at.isnull() & kept.status.lower().isin(CLOSED_TICKET_STATUSES)
     is_open = ~resolved_before & ~closed_without_time.fill_null(False)
-    return kept.group_by("customer_id").aggregate(
-        tickets=kept.count(), open_tickets=is_open.sum()
-    )
+    return kept.group_by("customer_id").aggregate(tickets=kept.count(), open_tickets=is_open.sum())
 
 
 def _event_window_features(at: _At) -> ir.Table:
@@ -399,10 +402,20 @@ def _score_features(at: _At) -> ir.Table | None:
         raise ValueError("scores must have a customer_id column")
     if pc.count_distinct(arrow["customer_id"]).as_py() != arrow.num_rows:
         raise ValueError("scores must have one row per customer_id")
+    if "next_order_at" in arrow.column_names:
+        # A moment (UTC) becomes the local date in the snapshot's zone, like every *_date column.
+        moments = (
+            arrow["next_order_at"].cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us", tz=at.timezone))
+        )
+        local = pc.cast(pc.local_timestamp(moments), pa.date32())
+        arrow = arrow.drop_columns(["next_order_at"]).append_column("next_order_date", local)
     table = ibis.memtable(arrow)
     columns: dict[str, ir.Value] = {"customer_id": table.customer_id.cast(dt.string)}
     for name in SCORE_COLUMNS:
         columns[name] = table[name].cast(dt.float64) if name in table.columns else ibis.null(dt.float64)
+    columns["next_order_date"] = (
+        table.next_order_date.cast(dt.date) if "next_order_date" in table.columns else ibis.null(dt.date)
+    )
     return table.select(**columns)
 
 
@@ -442,6 +455,6 @@ _PART_OF: dict[str, str] = {
     **dict.fromkeys(("tickets", "open_tickets"), "tickets"),
     **dict.fromkeys(("email_opens_90d", "email_clicks_90d", "visits_90d"), "events_90d"),
     "rfm_segment": "rfm",
-    **dict.fromkeys(SCORE_COLUMNS, "scores"),
+    **dict.fromkeys((*SCORE_COLUMNS, "next_order_date"), "scores"),
     # tier: no part yet (null until the loyalty programme fills it)
 }

@@ -60,12 +60,12 @@ import pyarrow as pa
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from retentio.analytics.features import customer_features
+from retentio.analytics.features import DEFAULT_TIMEZONE, customer_features
 from retentio.analytics.render import CsvWriter
 from retentio.analytics.rules import RuleError, parse_rule, printable
 from retentio.analytics.tables import AnalyticsTables
 from retentio.errors import UserError
-from retentio.store.schema import Customer, CustomerScore, Segment, SegmentMembership
+from retentio.store.schema import Customer, Segment, SegmentMembership
 
 if TYPE_CHECKING:
     from retentio.app import App
@@ -349,21 +349,29 @@ def _open_count(session: Session, segment_id: int) -> int:
 
 
 def evaluate_segments(
-    tables: AnalyticsTables, as_of: date, rules: dict[str, str], scores: Any = None
+    tables: AnalyticsTables,
+    as_of: date,
+    rules: dict[str, str],
+    scores: Any = None,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> tuple[dict[str, set[str]], int]:
     """Members of each rule at ``as_of`` and the number of customers, in one query on the backend.
 
     The features are computed once and every rule becomes one boolean column of the same select.
     The first rule that cannot be evaluated raises :class:`UserError` (see :func:`evaluate_each`).
     """
-    members, customers, failures = evaluate_each(tables, as_of, rules, scores)
+    members, customers, failures = evaluate_each(tables, as_of, rules, scores, timezone)
     for name, reason in failures.items():
         raise UserError(f"segment {name!r} cannot be evaluated: {reason}")
     return members, customers
 
 
 def evaluate_each(
-    tables: AnalyticsTables, as_of: date, rules: dict[str, str], scores: Any = None
+    tables: AnalyticsTables,
+    as_of: date,
+    rules: dict[str, str],
+    scores: Any = None,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> tuple[dict[str, set[str]], int, dict[str, str]]:
     """Like :func:`evaluate_segments`, but one rule that cannot be evaluated never stops the others.
 
@@ -374,7 +382,7 @@ def evaluate_each(
     """
     failures: dict[str, str] = {}
     compiled: dict[str, Any] = {}
-    features = customer_features(tables, as_of, scores)
+    features = customer_features(tables, as_of, scores, timezone)
     for name, rule in rules.items():
         try:
             compiled[name] = parse_rule(rule).to_ibis(features).fill_null(False)
@@ -444,7 +452,9 @@ def refresh_segments(
                 f"segment {segment.name!r} was last refreshed as of {last}; "
                 f"refreshing as of the earlier {as_of.isoformat()} would rewrite its history"
             )
-    members, customers, failures = evaluate_each(tables, as_of, {s.name: s.rule for s in segments}, scores)
+    members, customers, failures = evaluate_each(
+        tables, as_of, {s.name: s.rule for s in segments}, scores, timezone
+    )
     changes = []
     for segment in segments:
         if segment.name in failures:
@@ -635,40 +645,12 @@ def write_members_csv(rows: Sequence[dict[str, Any]], out: IO[str] | Path) -> in
 
 
 def scores_from_store(session: Session) -> pa.Table | None:
-    """Latest ``churn_risk``, ``clv`` and ``p_alive`` per customer from ``customer_scores``, or None.
+    """The latest scores per customer (:func:`retentio.models.registry.fold_latest_scores`, the one
+    fold of ``customer_scores``), or None when nothing is scored."""
+    from retentio.models.registry import fold_latest_scores
 
-    Each model fills some of the columns; for each column the value of the most recent scoring
-    (largest ``as_of``, then model name) that set it wins.
-    """
-    rows = session.execute(
-        select(
-            CustomerScore.customer_id,
-            CustomerScore.model,
-            CustomerScore.as_of,
-            CustomerScore.churn_risk,
-            CustomerScore.clv,
-            CustomerScore.p_alive,
-        ).order_by(CustomerScore.as_of, CustomerScore.model)
-    ).all()
-    if not rows:
-        return None
-    latest: dict[str, dict[str, float | None]] = {}
-    for row in rows:  # ascending, so later scorings overwrite earlier ones
-        values = latest.setdefault(row.customer_id, {"churn_risk": None, "clv": None, "p_alive": None})
-        for column in ("churn_risk", "clv", "p_alive"):
-            value = getattr(row, column)
-            if value is not None:
-                values[column] = value
-    ids = sorted(latest)
-    return pa.table(
-        {
-            "customer_id": pa.array(ids, pa.string()),
-            **{
-                column: pa.array([latest[c][column] for c in ids], pa.float64())
-                for column in ("churn_risk", "clv", "p_alive")
-            },
-        }
-    )
+    folded = fold_latest_scores(session)
+    return folded if folded.num_rows else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -164,11 +164,12 @@ def engagement_command(
     elif by == "rfm":
         groups = rfm_groups(tables, group_day)
     elif by == "segment":
-        from retentio.analytics.segments import list_segments
+        from retentio.analytics.segments import list_segments, scores_from_store
 
         with app.read_session() as session:
             rules = {s.name: s.rule for s in list_segments(session)}
-        groups = rule_groups(tables, group_day, rules)
+            scores = scores_from_store(session)
+        groups = rule_groups(tables, group_day, rules, scores, app.settings.timezone)
     report = engagement_report(tables, chosen.start, chosen.end, groups, None if by == "none" else by)
     typer.echo(engagement_output(report, output_format), nl=False)
 

@@ -91,7 +91,12 @@ def check_command(
         parse_rule(rule)
     as_of_date = as_of_or_today(as_of, app.settings.timezone)
     tables = app.analytics()
-    members, customers = service.evaluate_segments(tables, as_of_date, {"rule": rule})
+    # The same evaluation as a refresh: stored scores (churn_risk, clv, ...) included.
+    with app.read_session() as session:
+        scores = service.scores_from_store(session)
+    members, customers = service.evaluate_segments(
+        tables, as_of_date, {"rule": rule}, scores, app.settings.timezone
+    )
     matching = len(members["rule"])
     share = matching / customers if customers else None
     result: dict[str, Any] = {
