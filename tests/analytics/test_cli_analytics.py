@@ -17,13 +17,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from retentio.analytics import segments
 from retentio.app import App
 from retentio.cli import cohorts as cohorts_cli
 from retentio.cli import kpi as kpi_cli
 from retentio.cli import rfm as rfm_cli
 from retentio.config import Settings
 from retentio.errors import UserError
+from retentio.segments import service as segments
 
 
 @pytest.fixture

@@ -153,8 +153,8 @@ def test_every_csv_export_neutralises_hostile_names(cli: Any, tmp_path: Path) ->
 
 @pytest.mark.parametrize("target", ["/dev/full", "{tmp}"])
 def test_members_export_to_an_unwritable_path_is_a_one_line_error(tmp_path: Path, target: str) -> None:
-    from retentio.analytics.segments import write_members_csv
     from retentio.errors import UserError
+    from retentio.segments.service import write_members_csv
 
     rows = [{"customer_id": "c1", "email": None, "first_name": "=1+1", "last_name": None, "entered_at": None}]
     with pytest.raises(UserError, match="cannot write") as caught:

@@ -10,8 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from retentio.analytics import features as features_module
-from retentio.analytics.features import FEATURES, customer_features
+from retentio.segments import features as features_module
+from retentio.segments.features import FEATURES, customer_features
 
 AS_OF = date(2023, 3, 1)  # not a leap year: a 29 Feb birthday falls on 1 Mar
 

@@ -12,11 +12,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from retentio.analytics.segments import create_segment
 from retentio.app import App
 from retentio.cli import journey as journey_cli
 from retentio.config import Settings
 from retentio.errors import UserError
+from retentio.segments.service import create_segment
 from retentio.store.db import migrate
 
 

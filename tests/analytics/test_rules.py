@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from retentio.analytics.features import customer_features
-from retentio.analytics.rules import RuleError, parse_rule, tokenize, validate_rule
 from retentio.errors import UserError
+from retentio.segments.features import customer_features
+from retentio.segments.rules import RuleError, parse_rule, tokenize, validate_rule
 
 
 def matches(rule: str, **row: Any) -> bool:
@@ -106,7 +106,7 @@ def test_referenced_features_are_reported() -> None:
 
 
 def test_custom_schema() -> None:
-    from retentio.analytics.features import ValueType
+    from retentio.segments.features import ValueType
 
     rule = parse_rule("score > 3", {"score": ValueType.NUMBER})
     assert rule.matches({"score": 4})

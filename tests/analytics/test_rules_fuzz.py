@@ -14,7 +14,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retentio.analytics.rules import MAX_RULE_LENGTH, RuleError, parse_rule
+from retentio.segments.rules import MAX_RULE_LENGTH, RuleError, parse_rule
 
 FRAGMENTS = [
     "aov",

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from retentio.analytics import rules as rules_module
-from retentio.analytics import segments as service
-from retentio.analytics.rules import MAX_CONDITIONS, MAX_RULE_LENGTH, RuleError, parse_rule
 from retentio.config import normalise_database_url
+from retentio.segments import rules as rules_module
+from retentio.segments import service
+from retentio.segments.rules import MAX_CONDITIONS, MAX_RULE_LENGTH, RuleError, parse_rule
 from retentio.store.schema import Base, Segment
 
 TZ = "Europe/Moscow"

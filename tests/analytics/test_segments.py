@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from retentio.analytics import segments as service
-from retentio.analytics.rules import RuleError, parse_rule
 from retentio.config import normalise_database_url
 from retentio.errors import UserError
+from retentio.segments import service
+from retentio.segments.rules import RuleError, parse_rule
 from retentio.store.schema import Base, Customer, CustomerScore, SegmentMembership
 
 TZ = "Europe/Moscow"

@@ -15,12 +15,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from retentio.analytics.features import FEATURES
-from retentio.analytics.segments import member_ids
 from retentio.app import App
 from retentio.cli import ingest as ingest_cli
 from retentio.cli import segments as segments_cli
 from retentio.config import Settings
+from retentio.segments.features import FEATURES
+from retentio.segments.service import member_ids
 
 EXE = str(Path(sys.executable).with_name("retentio"))
 

@@ -328,8 +328,8 @@ def rule_groups(
     timezone: str | None = None,
 ) -> ir.Table:
     """Members of each rule segment at ``as_of`` as ``customer_id``, ``group`` rows (one per membership)."""
-    from retentio.analytics.features import customer_features
-    from retentio.analytics.rules import parse_rule
+    from retentio.segments.features import customer_features
+    from retentio.segments.rules import parse_rule
 
     if not rules:
         raise UserError("no segments to group by (create some with 'retentio segments create')")

@@ -66,7 +66,7 @@ def app_of(ctx: typer.Context) -> App:
 
 def segment_members(app: App, name: str) -> list[str]:
     """Current members of rule segment ``name`` (the ``--segment`` option of analytic commands)."""
-    from retentio.analytics import segments
+    from retentio.segments import service as segments
 
     return segments.member_ids(app, name)
 

@@ -164,7 +164,7 @@ def engagement_command(
     elif by == "rfm":
         groups = rfm_groups(tables, group_day)
     elif by == "segment":
-        from retentio.analytics.segments import list_segments, scores_from_store
+        from retentio.segments.service import list_segments, scores_from_store
 
         with app.read_session() as session:
             rules = {s.name: s.rule for s in list_segments(session)}

@@ -1,6 +1,6 @@
 """``retentio segments``: rule segments — define, refresh, inspect, export.
 
-Thin commands over :mod:`retentio.analytics.segments`. A rule that does not parse is shown with a
+Thin commands over :mod:`retentio.segments.service`. A rule that does not parse is shown with a
 caret under the problem (several lines on stderr, exit code 2), not flattened into one line.
 """
 
@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from retentio.analytics import segments as service
-from retentio.analytics.features import FEATURES
 from retentio.analytics.periods import as_of_or_today
 from retentio.analytics.render import OutputFormat, fmt_number, fmt_rate, render_table, to_csv, to_json
-from retentio.analytics.rules import RuleError, parse_rule
 from retentio.cli.common import FormatOption, app_of, emit
+from retentio.segments import service
+from retentio.segments.features import FEATURES
+from retentio.segments.rules import RuleError, parse_rule
 
 if TYPE_CHECKING:
     from retentio.app import App

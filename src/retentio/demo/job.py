@@ -45,7 +45,7 @@ def _generated_shop(app: App, customers: int, seed: int, quiet: bool) -> Path:
 
 def _segments(app: App, as_of: date) -> dict[str, Any]:
     """Create the default rule segments (VIP, at risk, new, sleeping) and refresh them at ``as_of``."""
-    from retentio.analytics.segments import init_default_segments, refresh_all
+    from retentio.segments.service import init_default_segments, refresh_all
 
     with app.session() as session:
         init_default_segments(session)

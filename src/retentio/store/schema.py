@@ -261,7 +261,7 @@ class CustomerScore(Base):
 
 
 class Segment(Base):
-    """A named rule segment (the rule is parsed by ``retentio.analytics.rules``, never eval'ed)."""
+    """A named rule segment (the rule is parsed by ``retentio.segments.rules``, never eval'ed)."""
 
     __tablename__ = "segments"
 

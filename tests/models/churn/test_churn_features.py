@@ -9,9 +9,9 @@ import ibis
 import pandas as pd
 import pytest
 
-from retentio.analytics.features import customer_features, feature_table
 from retentio.analytics.tables import AnalyticsTables
 from retentio.models.churn.features import FEATURE_COLUMNS, SHARED_FEATURES, cutoff_instant, feature_frame
+from retentio.segments.features import customer_features, feature_table
 
 
 def as_known_at(tables: AnalyticsTables, cutoff: date, timezone: str) -> AnalyticsTables:

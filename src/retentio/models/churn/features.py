@@ -6,7 +6,7 @@ feature table at a past cutoff is exactly what a scorer would have seen that mor
 (``tests/models/churn/test_features.py`` checks that deleting every later row changes nothing).
 
 The population is every customer with at least one non-cancelled order before the cutoff. Features
-that segments know too come from the one feature registry (:mod:`retentio.analytics.features`) under
+that segments know too come from the one feature registry (:mod:`retentio.segments.features`) under
 the model's names (:data:`SHARED_FEATURES`: ``recency_days`` is the registry's
 ``days_since_last_order``, ...), so a name means the same everywhere; only the model's own features are
 computed here. Columns (``FEATURE_COLUMNS`` go into the model; ``AUX_COLUMNS`` only feed the
@@ -62,14 +62,14 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from retentio.analytics.features import (
+from retentio.analytics.summary import CustomerIds, restrict_to_customers, valid_orders
+from retentio.analytics.tables import AnalyticsTables
+from retentio.segments.features import (
     DEFAULT_TIMEZONE,
     NEGATIVE_RATING,
     cutoff_instant,
     feature_table,
 )
-from retentio.analytics.summary import CustomerIds, restrict_to_customers, valid_orders
-from retentio.analytics.tables import AnalyticsTables
 
 __all__ = [
     "AUX_COLUMNS",

@@ -1,7 +1,7 @@
 """Rule segments: definitions, refresh, membership history and the share of customers categorised.
 
-A segment is a name plus a rule in the language of :mod:`retentio.analytics.rules` over the customer
-features (:mod:`retentio.analytics.features`). Definitions live in the store table ``segments``;
+A segment is a name plus a rule in the language of :mod:`retentio.segments.rules` over the customer
+features (:mod:`retentio.segments.features`). Definitions live in the store table ``segments``;
 membership lives in ``segment_memberships`` as *intervals*: a customer is in the segment from
 ``entered_at`` until ``left_at`` (open while null). So "who entered or left this segment, and when"
 and "what did the segment look like on day D" are plain queries, and the size history is the running
@@ -60,11 +60,11 @@ import pyarrow as pa
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from retentio.analytics.features import DEFAULT_TIMEZONE, customer_features
 from retentio.analytics.render import CsvWriter
-from retentio.analytics.rules import RuleError, parse_rule, printable
 from retentio.analytics.tables import AnalyticsTables
 from retentio.errors import UserError
+from retentio.segments.features import DEFAULT_TIMEZONE, customer_features
+from retentio.segments.rules import RuleError, parse_rule, printable
 from retentio.store.schema import Customer, Segment, SegmentMembership
 
 if TYPE_CHECKING:

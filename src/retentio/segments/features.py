@@ -3,7 +3,7 @@
 ``customer_features(tables, as_of)`` describes every customer *as at the start of* ``as_of`` (local
 date in the snapshot's time zone): only rows whose local date is before ``as_of`` count, so features
 at a past as-of reproduce what was known then. "Days since" is ``as_of − date`` in whole days (an
-order placed yesterday is 1 day ago). The rule language (:mod:`retentio.analytics.rules`) checks rules
+order placed yesterday is 1 day ago). The rule language (:mod:`retentio.segments.rules`) checks rules
 against :data:`FEATURES`, so the table below is the list of names users may write.
 
 ==========================  =======  ===========================================================

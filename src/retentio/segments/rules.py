@@ -26,7 +26,7 @@ Grammar (keywords are case-insensitive; ``и``/``или``/``не`` are accepted 
 Strings take either quote; a quote inside is written twice (``'O''Brien'``). A date feature compares
 with a string in ISO form (``first_order_date >= '2024-01-01'``).
 
-Types are checked against the feature schema (:data:`retentio.analytics.features.FEATURE_TYPES`):
+Types are checked against the feature schema (:data:`retentio.segments.features.FEATURE_TYPES`):
 both sides of a comparison have one type; strings and booleans take only equality, ``in`` and
 ``is null`` (ordering of strings depends on each database's collation, so it would not give the same
 answer everywhere); ``between`` takes numbers or dates, bounds included.
@@ -57,8 +57,8 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from retentio.analytics.features import FEATURE_TYPES, ValueType
 from retentio.errors import UserError
+from retentio.segments.features import FEATURE_TYPES, ValueType
 
 MAX_RULE_LENGTH = 10_000
 MAX_NESTING = 64
