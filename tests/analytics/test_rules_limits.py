@@ -167,3 +167,8 @@ def test_cli_refresh_reports_the_failed_segment_and_exits_non_zero(home: Path, t
     assert [f["name"] for f in data["failed"]] == ["huge"]
     table = run("segments", "refresh", "--as-of", "2024-03-01")
     assert table.returncode == 2 and "good" in table.stdout
+    # Engagement by segment leaves the unusable saved rule out, with a warning, and groups the rest.
+    engagement = run("engagement", "--by", "segment", "--from", "2024-01-01", "--to", "2024-03-01")
+    assert engagement.returncode == 0, engagement.stderr
+    assert "warning: segment 'huge' left out" in engagement.stderr
+    assert "good" in engagement.stdout and "Traceback" not in engagement.stderr

@@ -326,10 +326,15 @@ def rule_groups(
     rules: dict[str, str],
     scores: Any = None,
     timezone: str | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> ir.Table:
-    """Members of each rule segment at ``as_of`` as ``customer_id``, ``group`` rows (one per membership)."""
+    """Members of each rule segment at ``as_of`` as ``customer_id``, ``group`` rows (one per membership).
+
+    A saved rule that cannot be used (one saved before a limit of the rule language existed) never
+    stops the others: it is left out and its reason put in ``skipped`` when given.
+    """
     from retentio.segments.features import customer_features
-    from retentio.segments.rules import parse_rule
+    from retentio.segments.rules import RuleError, parse_rule
 
     if not rules:
         raise UserError("no segments to group by (create some with 'retentio segments create')")
@@ -338,10 +343,19 @@ def rule_groups(
         if timezone
         else customer_features(tables, as_of, scores)
     )
-    parts = [
-        parse_rule(rule).filter(features).select("customer_id", group=ibis.literal(name, type=dt.string))
-        for name, rule in rules.items()
-    ]
+    parts = []
+    for name, rule in rules.items():
+        try:
+            members = parse_rule(rule).filter(features)
+        except (RuleError, RecursionError) as exc:
+            if skipped is not None:
+                skipped[name] = str(exc).splitlines()[0]
+            continue
+        parts.append(members.select("customer_id", group=ibis.literal(name, type=dt.string)))
+    if not parts:
+        raise UserError(
+            "no segment can be grouped by: " + "; ".join(f"{n}: {r}" for n, r in (skipped or {}).items())
+        )
     union = parts[0]
     for part in parts[1:]:
         union = union.union(part, distinct=False)

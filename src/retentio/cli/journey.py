@@ -21,7 +21,7 @@ from retentio.analytics.engagement import (
 from retentio.analytics.journey import FUNNEL_STEPS, JourneyFunnel, journey_funnel
 from retentio.analytics.periods import as_of_or_today, parse_date, resolve_period
 from retentio.analytics.render import OutputFormat, fmt_number, fmt_rate, render_table, to_csv, to_json
-from retentio.cli.common import AsOfOption, FormatOption, app_of
+from retentio.cli.common import AsOfOption, FormatOption, app_of, err_console
 from retentio.errors import UserError
 
 JOURNEY_BY = ("channel",)
@@ -169,7 +169,10 @@ def engagement_command(
         with app.read_session() as session:
             rules = {s.name: s.rule for s in list_segments(session)}
             scores = scores_from_store(session)
-        groups = rule_groups(tables, group_day, rules, scores, app.settings.timezone)
+        skipped: dict[str, str] = {}
+        groups = rule_groups(tables, group_day, rules, scores, app.settings.timezone, skipped)
+        for name, reason in skipped.items():
+            err_console.print(f"warning: segment {name!r} left out: {reason}")
     report = engagement_report(tables, chosen.start, chosen.end, groups, None if by == "none" else by)
     typer.echo(engagement_output(report, output_format), nl=False)
 
