@@ -433,3 +433,36 @@ def test_postgres_connection_killed_mid_ingest_is_one_line_and_atomic(
         conn.execute(f'SET search_path TO "{schema}"')
         count = conn.execute("SELECT count(*) FROM events").fetchone()
     assert count is not None and count[0] == 0  # as before: nothing half-written
+
+
+def test_a_read_command_never_creates_tables_in_an_empty_postgres_database(home: Path, pg_url: str) -> None:
+    import psycopg
+
+    message = one_line_error(cli(home, "kpi", "--from", "2024-01-01", "--to", "2025-01-01", url=pg_url))
+    assert "holds no retentio store" in message
+    schema = pg_url.split("search_path%3D")[1]
+    base = pg_url.split("?")[0]
+    with psycopg.connect(base) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchone()
+    assert tables is not None and tables[0] == 0
+
+
+def test_two_stores_behind_one_home_never_share_numbers(
+    home: Path, tmp_path: Path, store_url: str | None
+) -> None:
+    """Store A (SQLite elsewhere) and store B (the default SQLite, or PostgreSQL) at the same version."""
+    write_shop(tmp_path / "a", customers=3, prefix="a")
+    write_shop(tmp_path / "b", customers=5, prefix="b")
+    store_a = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'a.db'}")
+    store_b = Settings(home=home, database_url=store_url)
+    for settings, folder in ((store_a, "a"), (store_b, "b")):
+        with App(settings) as app:
+            ingest_file(app, "orders", tmp_path / folder / "orders.csv")
+            assert app.store().data_version == 1
+    for settings, expected in ((store_a, 3), (store_b, 5), (store_a, 3)):
+        with App(settings) as app:
+            con = app.analytics_connection()
+            assert con.table("orders").count().execute() == expected
+            con.disconnect()
