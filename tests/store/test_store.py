@@ -259,3 +259,16 @@ def test_a_domain_owns_its_migrations_as_a_branch_the_store_requires(
         assert "widgets" in inspect(app.engine).get_table_names()
         assert db.current_revision(app.engine) == "w001"
     migrate(settings)  # idempotent
+
+
+def test_upgrading_a_0001_store_keeps_its_data_version_and_gives_it_an_identity(settings: Settings) -> None:
+    from retentio.store import stamp
+
+    migrate(settings, "0001")
+    with App(settings) as app, app.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO store_meta (key, value) VALUES ('data_version', '7')")
+    behind = stamp.read_stamp(settings)
+    assert not behind.current and "retentio db upgrade" in (behind.problem or "")
+    migrate(settings)
+    now = stamp.read_stamp(settings)
+    assert now.current and now.data_version == 7 and now.store_id and len(now.store_id) == 36
