@@ -122,3 +122,19 @@ def test_the_snapshot_module_has_no_engine_or_settings_globals() -> None:
             assert not isinstance(value, Settings), f"{module.__name__}.{name}"
             if isinstance(value, dict) and value:
                 assert not any(isinstance(v, sqlalchemy.Engine) for v in value.values()), name
+
+
+def test_a_relative_home_keeps_its_current_generation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RETENTIO_HOME defaults to ./retentio-data: a relative path must never look like another file."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(home=Path("retentio-data"))
+    with App(settings) as app:
+        for i in range(3):
+            ingest_file(app, "customers", customers_file(tmp_path, f"batch{i}", [f"c{i}"]))
+        app.refresh_snapshot_now(force=True)
+        con = app.analytics_connection()
+        assert count(con) == 3
+        con.disconnect()
+    assert settings.snapshot_path.resolve().is_file()
