@@ -301,8 +301,9 @@ class Snapshot:
     def _collect_old_generations(self) -> None:
         """Delete generations other than the current one that no connection holds any more."""
         current = self.current_file().name  # by name: the home may be a relative path
+        pattern = re.compile(rf"{re.escape(self.path.stem)}\.g\d+\.duckdb")
         for old in self.path.parent.glob(f"{self.path.stem}.g*.duckdb"):
-            if old.name == current or not re.fullmatch(rf"{re.escape(self.path.stem)}\.g\d+\.duckdb", old.name):
+            if old.name == current or not pattern.fullmatch(old.name):
                 continue
             try:
                 duckdb.connect(str(old)).close()  # fails while a reader (of any process) holds it
