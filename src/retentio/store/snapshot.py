@@ -91,19 +91,52 @@ def _refresh_order_costs(con: duckdb.DuckDBPyConnection, only_batch: bool) -> No
 
 
 def refresh_purchase_days(con: duckdb.DuckDBPyConnection, only_customers: bool) -> None:
-    """Recompute the purchase-day flags of orders (all, or the customers in the ``touched`` table)."""
-    scope = " WHERE customer_id IN (SELECT customer_id FROM touched)" if only_customers else ""
+    """Recompute the purchase-day flags of orders (all, or the customers in the ``touched`` table).
+
+    A rebuild runs this over every order, so it is the flags' share of a cold summary (bench_summary).
+    Two window functions over all orders (partitioned by customer and day, and by customer) joined
+    back on ``order_id`` cost about twice the whole hand-written summary; instead:
+
+    1. One pass sets both flags from a per-customer aggregate (first purchase day) joined on
+       ``customer_id``: every non-cancelled order opens its day, until step 3 says otherwise.
+    2. Days with more than one non-cancelled order — few (~5% of days) — are found by sorting the
+       hashes of (customer, day) and comparing neighbours, which is cheaper than an aggregation
+       with one group per purchase day.
+    3. Only the orders of those days go through ``row_number`` per (customer, day); all but the
+       first (by ordered_at, order_id) stop opening a day. The window partitions by the real keys,
+       so a hash collision only adds candidates and never changes a flag.
+
+    10M orders, 2 cores: ~2.3 s instead of ~5.5 s (and ~10 s with the machine loaded).
+    """
+    in_scope = "customer_id IN (SELECT customer_id FROM touched)" if only_customers else "TRUE"
     con.execute(
-        f"""UPDATE orders SET opens_purchase_day = f.opens, on_first_purchase_day = f.first_day FROM (
-            SELECT order_id,
-                   NOT is_cancelled AND row_number() OVER (
-                       PARTITION BY customer_id, order_date, is_cancelled ORDER BY ordered_at, order_id
-                   ) = 1 AS opens,
-                   NOT is_cancelled AND order_date IS NOT DISTINCT FROM min(order_date)
-                       FILTER (WHERE NOT is_cancelled) OVER (PARTITION BY customer_id) AS first_day
-            FROM orders{scope}) f
-        WHERE orders.order_id = f.order_id"""
+        f"""UPDATE orders SET opens_purchase_day = NOT orders.is_cancelled,
+               on_first_purchase_day = NOT orders.is_cancelled
+                   AND orders.order_date IS NOT DISTINCT FROM c.first_day
+            FROM (SELECT customer_id, min(order_date) FILTER (WHERE NOT is_cancelled) AS first_day
+                  FROM orders WHERE {in_scope} GROUP BY customer_id) c
+            WHERE orders.customer_id = c.customer_id"""
     )
+    day_key = "hash(customer_id, order_date)"
+    # A temporary table rather than an IN (subquery): ~0.15 s less at 10M orders.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE shared_purchase_days AS
+            SELECT DISTINCT day FROM (
+                SELECT day, lag(day) OVER (ORDER BY day) AS previous
+                FROM (SELECT {day_key} AS day FROM orders WHERE NOT is_cancelled AND {in_scope}))
+            WHERE day = previous"""
+    )
+    con.execute(
+        f"""UPDATE orders SET opens_purchase_day = FALSE WHERE rowid IN (
+            SELECT order_row FROM (
+                SELECT rowid AS order_row, row_number() OVER (
+                    PARTITION BY customer_id, order_date ORDER BY ordered_at, order_id) AS nth
+                FROM orders
+                WHERE NOT is_cancelled AND {in_scope}
+                    AND {day_key} IN (SELECT day FROM shared_purchase_days))
+            WHERE nth > 1)"""
+    )
+    con.execute("DROP TABLE shared_purchase_days")
 
 
 def _ddl(table: str) -> str:
